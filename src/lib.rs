@@ -1,0 +1,7 @@
+//! repl-repair: repairs MySQL/MariaDB replicas stopped on 1062/1032 by fixing the rows the
+//! failing transaction needs, instead of skipping it.
+//!
+//! The pipeline, one module per stage: [`watch`] → [`locate`] → [`binlog`] (decode) →
+//! [`plan`] → [`apply`] → [`record`].
+
+pub mod binlog;
