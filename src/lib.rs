@@ -5,3 +5,7 @@
 //! [`plan`] → [`apply`] → [`record`].
 
 pub mod binlog;
+pub mod plan;
+pub mod schema;
+pub mod sql;
+pub mod status;

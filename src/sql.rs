@@ -1,0 +1,313 @@
+//! The only place SQL text is built: identifier quoting and literal rendering, for values
+//! decoded from the binlog and for values read back from the replica (the undo journal).
+//!
+//! Literals, not bound parameters, because the statements are also printed by `--dry-run`
+//! and written to the journal, which must be runnable by the `mysql` client as they are.
+//! Strings go out as hex with a charset introducer, so no byte ever needs escaping.
+
+use crate::binlog::Value;
+use crate::schema::{ColumnInfo, TableInfo};
+use std::fmt::Write;
+
+/// Every statement the tool runs carries this, so a DBA can spot it in the processlist.
+pub const TAG: &str = "/* repl-repair */";
+
+/// Backtick-quotes an identifier, doubling any backtick inside it.
+pub fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+pub fn table(t: &TableInfo) -> String {
+    format!("{}.{}", ident(&t.schema), ident(&t.name))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("column `{column}`: {what} values cannot be rendered yet")]
+    Unsupported { column: String, what: &'static str },
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2 + 3);
+    s.push_str("X'");
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s.push('\'');
+    s
+}
+
+/// A string literal for `col`: `_charset X'…'` for text, `X'…'` for binary (BINARY(n)
+/// padded with 0x00 to its declared length, as the server stores it).
+fn bytes_literal(bytes: &[u8], col: &ColumnInfo) -> String {
+    match &col.charset {
+        Some(cs) if cs != "binary" => format!("_{cs} {}", hex(bytes)),
+        _ => match col.binary_len {
+            Some(n) if bytes.len() < n => {
+                let mut padded = bytes.to_vec();
+                padded.resize(n, 0);
+                hex(&padded)
+            }
+            _ => hex(bytes),
+        },
+    }
+}
+
+fn frac(micros: u32, fsp: u8) -> String {
+    if fsp == 0 && micros == 0 {
+        String::new()
+    } else {
+        format!(".{micros:06}")
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Renders a value decoded from a row image as a literal for column `col`. TIMESTAMPs are
+/// rendered in UTC: the applying session runs with `time_zone = '+00:00'`.
+pub fn literal(v: &Value, col: &ColumnInfo) -> Result<String, RenderError> {
+    Ok(match v {
+        Value::Null => "NULL".into(),
+        Value::Int { .. } => {
+            if col.unsigned {
+                v.as_u64().unwrap_or(0).to_string()
+            } else {
+                v.as_i64().unwrap_or(0).to_string()
+            }
+        }
+        Value::Float(f) => format!("{f:e}"),
+        Value::Double(f) => format!("{f:e}"),
+        Value::Decimal(s) => s.clone(),
+        Value::Bytes(b) => bytes_literal(b, col),
+        Value::Geometry(b) => hex(b),
+        Value::Json(_) => {
+            return Err(RenderError::Unsupported {
+                column: col.name.clone(),
+                what: "binary JSON",
+            });
+        }
+        Value::Date { year, month, day } => format!("'{year:04}-{month:02}-{day:02}'"),
+        Value::Time {
+            negative,
+            hours,
+            minutes,
+            seconds,
+            micros,
+            fsp,
+        } => format!(
+            "'{}{hours:02}:{minutes:02}:{seconds:02}{}'",
+            if *negative { "-" } else { "" },
+            frac(*micros, *fsp)
+        ),
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+            fsp,
+        } => format!(
+            "'{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}{}'",
+            frac(*micros, *fsp)
+        ),
+        Value::Timestamp {
+            seconds,
+            micros,
+            fsp,
+        } => {
+            if *seconds == 0 && *micros == 0 {
+                "'0000-00-00 00:00:00'".into()
+            } else {
+                let s = i64::from(*seconds);
+                let (y, m, d) = civil_from_days(s.div_euclid(86_400));
+                let t = s.rem_euclid(86_400);
+                format!(
+                    "'{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}{}'",
+                    t / 3600,
+                    (t / 60) % 60,
+                    t % 60,
+                    frac(*micros, *fsp)
+                )
+            }
+        }
+        Value::Year(y) => y.to_string(),
+        Value::Enum(i) => i.to_string(),
+        Value::Set(m) => m.to_string(),
+        Value::Bit(b) => b.to_string(),
+    })
+}
+
+/// Renders a value read back from the replica over the binary protocol (the undo journal).
+pub fn mysql_literal(v: &mysql::Value, col: &ColumnInfo) -> String {
+    use mysql::Value as M;
+    match v {
+        M::NULL => "NULL".into(),
+        M::Int(i) => i.to_string(),
+        M::UInt(u) => u.to_string(),
+        M::Float(f) => format!("{f:e}"),
+        M::Double(f) => format!("{f:e}"),
+        M::Bytes(b) => match col.data_type.as_str() {
+            // Exact decimal text, not a string: keeps the journal readable.
+            "decimal" | "numeric" => String::from_utf8_lossy(b).into_owned(),
+            _ => bytes_literal(b, col),
+        },
+        M::Date(y, mo, d, h, mi, s, us) => {
+            if col.data_type == "date" {
+                format!("'{y:04}-{mo:02}-{d:02}'")
+            } else {
+                format!("'{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}'")
+            }
+        }
+        M::Time(neg, days, h, mi, s, us) => format!(
+            "'{}{:02}:{mi:02}:{s:02}.{us:06}'",
+            if *neg { "-" } else { "" },
+            u64::from(*days) * 24 + u64::from(*h)
+        ),
+    }
+}
+
+/// `col = lit`, or for a prefix key part `LEFT(col, n) = LEFT(lit, n)`, or the NULL-safe
+/// `col <=> lit` for whole-row comparison.
+pub fn condition(col: &ColumnInfo, lit: &str, prefix: Option<u32>, null_safe: bool) -> String {
+    let c = ident(&col.name);
+    match prefix {
+        Some(n) => format!("LEFT({c}, {n}) = LEFT({lit}, {n})"),
+        None if null_safe => format!("{c} <=> {lit}"),
+        None => format!("{c} = {lit}"),
+    }
+}
+
+pub fn delete(t: &TableInfo, condition: &str) -> String {
+    format!("DELETE {TAG} FROM {} WHERE {condition}", table(t))
+}
+
+/// Reads the rows a fix is about to change, locking them, so the journal holds exactly
+/// what the DELETE removes. Generated columns are left out: they cannot be inserted back.
+pub fn select_for_update(t: &TableInfo, condition: &str) -> String {
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !c.generated)
+        .map(|c| ident(&c.name))
+        .collect();
+    format!(
+        "SELECT {TAG} {} FROM {} WHERE {condition} FOR UPDATE",
+        cols.join(", "),
+        table(t)
+    )
+}
+
+pub fn insert_ignore(t: &TableInfo, columns: &[String], values: &[String]) -> String {
+    insert("INSERT IGNORE", t, columns, values)
+}
+
+/// Plain INSERT, used by the undo journal: a restore that collides must say so.
+pub fn insert(verb: &str, t: &TableInfo, columns: &[String], values: &[String]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    format!(
+        "{verb} {TAG} INTO {} ({}) VALUES ({})",
+        table(t),
+        cols.join(", "),
+        values.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(data_type: &str, charset: Option<&str>) -> ColumnInfo {
+        ColumnInfo {
+            name: "c`x".into(),
+            data_type: data_type.into(),
+            unsigned: false,
+            nullable: true,
+            generated: false,
+            charset: charset.map(Into::into),
+            binary_len: None,
+            has_default: false,
+        }
+    }
+
+    #[test]
+    fn identifiers_double_backticks() {
+        assert_eq!(ident("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn text_is_hex_with_introducer() {
+        let c = col("varchar", Some("utf8mb4"));
+        assert_eq!(
+            literal(&Value::Bytes(b"it's".to_vec()), &c).unwrap(),
+            "_utf8mb4 X'69742773'"
+        );
+    }
+
+    #[test]
+    fn binary_n_is_padded_like_the_server_stores_it() {
+        let mut c = col("binary", None);
+        c.binary_len = Some(4);
+        assert_eq!(
+            literal(&Value::Bytes(vec![0xab]), &c).unwrap(),
+            "X'AB000000'"
+        );
+    }
+
+    #[test]
+    fn signedness_comes_from_the_schema() {
+        let v = Value::Int {
+            raw: 0xFF_FFFB,
+            width: 3,
+        };
+        let mut c = col("mediumint", None);
+        assert_eq!(literal(&v, &c).unwrap(), "-5");
+        c.unsigned = true;
+        assert_eq!(literal(&v, &c).unwrap(), "16777211");
+    }
+
+    #[test]
+    fn timestamps_render_in_utc() {
+        let c = col("timestamp", None);
+        let v = Value::Timestamp {
+            seconds: 1_700_000_000,
+            micros: 120_000,
+            fsp: 2,
+        };
+        assert_eq!(literal(&v, &c).unwrap(), "'2023-11-14 22:13:20.120000'");
+    }
+
+    #[test]
+    fn negative_time() {
+        let c = col("time", None);
+        let v = Value::Time {
+            negative: true,
+            hours: 838,
+            minutes: 59,
+            seconds: 59,
+            micros: 0,
+            fsp: 0,
+        };
+        assert_eq!(literal(&v, &c).unwrap(), "'-838:59:59'");
+    }
+
+    #[test]
+    fn prefix_key_condition() {
+        let c = col("varchar", Some("utf8mb4"));
+        assert_eq!(condition(&c, "'x'", Some(3), false), "LEFT(`c``x`, 3) = LEFT('x', 3)");
+        assert_eq!(condition(&c, "NULL", None, true), "`c``x` <=> NULL");
+    }
+}

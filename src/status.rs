@@ -1,0 +1,266 @@
+//! `SHOW SLAVE STATUS` / `SHOW REPLICA STATUS` → a typed [`ReplicaStatus`], and a failed
+//! SQL thread → an [`Incident`]. The SLAVE/REPLICA vocabulary lives here only: MySQL
+//! 8.0.22+ renamed the statement and the fields (`Replica_SQL_Running`,
+//! `Exec_Source_Log_Pos`, ...), MariaDB accepts the new statement but keeps the old names.
+
+use std::collections::HashMap;
+
+/// Which server we talk to, from `SELECT VERSION()`; decides the statements we send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flavor {
+    pub mariadb: bool,
+    pub version: (u32, u32, u32),
+}
+
+impl Flavor {
+    pub fn from_version(v: &str) -> Self {
+        Flavor {
+            mariadb: v.contains("MariaDB"),
+            version: crate::binlog::header::parse_version(v),
+        }
+    }
+
+    /// MySQL 8.0.22 introduced `SHOW REPLICA STATUS`; 8.4 removed the old spelling.
+    fn replica_words(&self) -> bool {
+        !self.mariadb && self.version >= (8, 0, 22)
+    }
+
+    pub fn show_status_sql(&self) -> &'static str {
+        if self.replica_words() {
+            "SHOW REPLICA STATUS"
+        } else {
+            "SHOW SLAVE STATUS"
+        }
+    }
+
+    pub fn start_sql_thread_sql(&self) -> &'static str {
+        if self.replica_words() {
+            "START REPLICA SQL_THREAD"
+        } else {
+            "START SLAVE SQL_THREAD"
+        }
+    }
+}
+
+/// One row of the status statement, with both vocabularies folded into one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplicaStatus {
+    pub io_running: String,
+    pub sql_running: bool,
+    pub last_sql_errno: u32,
+    pub last_sql_error: String,
+    pub last_io_errno: u32,
+    pub last_io_error: String,
+    pub relay_log_file: String,
+    pub relay_log_pos: u64,
+    /// The primary's binlog file and position of the last executed transaction's end.
+    pub exec_master_log_file: String,
+    pub exec_master_log_pos: u64,
+    pub master_server_id: u32,
+    pub seconds_behind: Option<u64>,
+    pub read_master_log_file: String,
+    pub read_master_log_pos: u64,
+}
+
+/// A named-field lookup that accepts the old or the new field name.
+struct Fields(HashMap<String, Option<String>>);
+
+impl Fields {
+    fn get(&self, old: &str, new: &str) -> Option<&str> {
+        self.0
+            .get(old)
+            .or_else(|| self.0.get(new))
+            .and_then(|v| v.as_deref())
+    }
+
+    fn text(&self, old: &str, new: &str) -> String {
+        self.get(old, new).unwrap_or_default().to_string()
+    }
+
+    fn num(&self, old: &str, new: &str) -> u64 {
+        self.get(old, new)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl ReplicaStatus {
+    /// Builds a status from (field name, value) pairs as the server returned them.
+    pub fn from_fields(pairs: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
+        let f = Fields(pairs.into_iter().collect());
+        ReplicaStatus {
+            io_running: f.text("Slave_IO_Running", "Replica_IO_Running"),
+            sql_running: f.get("Slave_SQL_Running", "Replica_SQL_Running") == Some("Yes"),
+            last_sql_errno: f.num("Last_SQL_Errno", "Last_SQL_Errno") as u32,
+            last_sql_error: f.text("Last_SQL_Error", "Last_SQL_Error"),
+            last_io_errno: f.num("Last_IO_Errno", "Last_IO_Errno") as u32,
+            last_io_error: f.text("Last_IO_Error", "Last_IO_Error"),
+            relay_log_file: f.text("Relay_Log_File", "Relay_Log_File"),
+            relay_log_pos: f.num("Relay_Log_Pos", "Relay_Log_Pos"),
+            exec_master_log_file: f.text("Relay_Master_Log_File", "Relay_Source_Log_File"),
+            exec_master_log_pos: f.num("Exec_Master_Log_Pos", "Exec_Source_Log_Pos"),
+            master_server_id: f.num("Master_Server_Id", "Source_Server_Id") as u32,
+            seconds_behind: f
+                .get("Seconds_Behind_Master", "Seconds_Behind_Source")
+                .and_then(|v| v.parse().ok()),
+            read_master_log_file: f.text("Master_Log_File", "Source_Log_File"),
+            read_master_log_pos: f.num("Read_Master_Log_Pos", "Read_Source_Log_Pos"),
+        }
+    }
+
+    /// The incident this status describes, if the SQL thread stopped on an error we repair.
+    pub fn incident(&self) -> Option<Incident> {
+        if self.sql_running || !Incident::is_repairable(self.last_sql_errno) {
+            return None;
+        }
+        let parsed = ErrorText::parse(&self.last_sql_error);
+        Some(Incident {
+            errno: self.last_sql_errno,
+            message: self.last_sql_error.clone(),
+            relay_log_file: self.relay_log_file.clone(),
+            relay_log_pos: self.relay_log_pos,
+            exec_master_log_file: self.exec_master_log_file.clone(),
+            exec_master_log_pos: self.exec_master_log_pos,
+            master_server_id: self.master_server_id,
+            end_log_pos: parsed.end_log_pos,
+            master_log_file: parsed.master_log_file,
+            table: parsed.table,
+            key_name: parsed.key_name,
+        })
+    }
+}
+
+/// A stopped SQL thread with an error we repair, and where its transaction is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub errno: u32,
+    pub message: String,
+    /// Start of the failing transaction in the relay log.
+    pub relay_log_file: String,
+    pub relay_log_pos: u64,
+    pub exec_master_log_file: String,
+    pub exec_master_log_pos: u64,
+    pub master_server_id: u32,
+    /// End of the failing *event*, in the primary's binlog coordinates (from the message).
+    pub end_log_pos: Option<u64>,
+    pub master_log_file: Option<String>,
+    /// `schema.table` named by the message.
+    pub table: Option<String>,
+    /// The key named by a 1062 message (`PRIMARY`, `uk_k`, or MySQL 8's `t1.PRIMARY`).
+    pub key_name: Option<String>,
+}
+
+impl Incident {
+    pub const DUP_KEY: u32 = 1062;
+    pub const ROW_NOT_FOUND: u32 = 1032;
+
+    pub fn is_repairable(errno: u32) -> bool {
+        errno == Self::DUP_KEY || errno == Self::ROW_NOT_FOUND
+    }
+}
+
+/// What can be read out of Last_SQL_Error (see MYSQL_FACTS.md for the observed shapes).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ErrorText {
+    pub table: Option<String>,
+    pub key_name: Option<String>,
+    pub master_log_file: Option<String>,
+    pub end_log_pos: Option<u64>,
+}
+
+impl ErrorText {
+    pub fn parse(msg: &str) -> Self {
+        let after = |marker: &str| msg.find(marker).map(|i| &msg[i + marker.len()..]);
+        let word = |s: &str| {
+            s.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        let table = after(" event on table ").map(|s| word(s).trim_end_matches(';').to_string());
+        let key_name = after("for key '").and_then(|s| s.find('\'').map(|i| s[..i].to_string()));
+        let master_log_file = after("the event's master log ")
+            .or_else(|| after("the event's source log "))
+            .or_else(|| after(" at master log "))
+            .or_else(|| after(" at source log "))
+            .map(word);
+        let end_log_pos = after("end_log_pos ").and_then(|s| {
+            s.chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+                .parse()
+                .ok()
+        });
+        ErrorText {
+            table,
+            key_name,
+            master_log_file,
+            end_log_pos,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mariadb_1062_text_as_observed() {
+        let e = ErrorText::parse(
+            "Could not execute Write_rows_v1 event on table lab.t; Duplicate entry '6' for key 'PRIMARY', Error_code: 1062; handler error HA_ERR_FOUND_DUPP_KEY; the event's master log primary-bin.000002, end_log_pos 1294",
+        );
+        assert_eq!(e.table.as_deref(), Some("lab.t"));
+        assert_eq!(e.key_name.as_deref(), Some("PRIMARY"));
+        assert_eq!(e.master_log_file.as_deref(), Some("primary-bin.000002"));
+        assert_eq!(e.end_log_pos, Some(1294));
+    }
+
+    #[test]
+    fn mysql8_source_log_and_qualified_key() {
+        let e = ErrorText::parse(
+            "Could not execute Write_rows event on table test.t1; Duplicate entry '1' for key 't1.PRIMARY', Error_code: 1062; handler error HA_ERR_FOUND_DUPP_KEY; the event's source log binlog.000003, end_log_pos 1234",
+        );
+        assert_eq!(e.key_name.as_deref(), Some("t1.PRIMARY"));
+        assert_eq!(e.master_log_file.as_deref(), Some("binlog.000003"));
+        assert_eq!(e.end_log_pos, Some(1234));
+    }
+
+    #[test]
+    fn mysql_mts_coordinator_text() {
+        let e = ErrorText::parse(
+            "Coordinator stopped because there were error(s) in the worker(s). The most recent failure being: Worker 1 failed executing transaction 'ANONYMOUS' at master log mysql-bin.000002, end_log_pos 2056. See error log and/or performance_schema.replication_applier_status_by_worker table for more details about this failure or others, if any.",
+        );
+        assert_eq!(e.master_log_file.as_deref(), Some("mysql-bin.000002"));
+        assert_eq!(e.end_log_pos, Some(2056));
+    }
+
+    #[test]
+    fn replica_vocabulary_is_folded() {
+        let s = ReplicaStatus::from_fields([
+            ("Replica_SQL_Running".to_string(), Some("No".to_string())),
+            ("Last_SQL_Errno".to_string(), Some("1032".to_string())),
+            ("Exec_Source_Log_Pos".to_string(), Some("777".to_string())),
+            ("Relay_Source_Log_File".to_string(), Some("b.000001".to_string())),
+        ]);
+        assert!(!s.sql_running);
+        assert_eq!(s.exec_master_log_pos, 777);
+        assert_eq!(s.exec_master_log_file, "b.000001");
+        assert_eq!(s.incident().map(|i| i.errno), Some(1032));
+    }
+
+    #[test]
+    fn statements_by_flavor() {
+        assert_eq!(
+            Flavor::from_version("10.11.19-MariaDB-log").show_status_sql(),
+            "SHOW SLAVE STATUS"
+        );
+        assert_eq!(
+            Flavor::from_version("8.0.22").show_status_sql(),
+            "SHOW REPLICA STATUS"
+        );
+        assert_eq!(
+            Flavor::from_version("8.0.21").start_sql_thread_sql(),
+            "START SLAVE SQL_THREAD"
+        );
+    }
+}
