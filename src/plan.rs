@@ -187,11 +187,7 @@ impl Planner {
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
                     key: key.name.clone(),
-                    condition: format!(
-                        "{} AND NOT ({})",
-                        key_condition(t, key, &lits),
-                        id_cond
-                    ),
+                    condition: format!("{} AND NOT ({})", key_condition(t, key, &lits), id_cond),
                 });
             }
         }
@@ -344,7 +340,11 @@ mod tests {
         RowChange {
             op: RowOp::Insert,
             before: None,
-            after: Some(vec![int(id), Some(k.map_or(Value::Null, |k| int(k).unwrap())), int(0)]),
+            after: Some(vec![
+                int(id),
+                Some(k.map_or(Value::Null, |k| int(k).unwrap())),
+                int(0),
+            ]),
         }
     }
 
@@ -395,10 +395,7 @@ mod tests {
         );
         // The uk value of the row must not be held by a *different* replica row.
         assert_eq!(plan.deletes.len(), 1);
-        assert_eq!(
-            plan.deletes[0].condition,
-            "`k` = 50 AND NOT (`id` = 5)"
-        );
+        assert_eq!(plan.deletes[0].condition, "`k` = 50 AND NOT (`id` = 5)");
     }
 
     #[test]

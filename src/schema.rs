@@ -133,7 +133,10 @@ impl TableInfo {
                 });
             }
             if let Some(k) = unique_keys.last_mut() {
-                k.parts.push(KeyPart { column: col, prefix });
+                k.parts.push(KeyPart {
+                    column: col,
+                    prefix,
+                });
             }
         }
         Ok(TableInfo {

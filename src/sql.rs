@@ -62,7 +62,7 @@ fn frac(micros: u32, fsp: u8) -> String {
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -211,6 +211,14 @@ pub fn select_for_update(t: &TableInfo, condition: &str) -> String {
     )
 }
 
+/// Whether the row a fix would insert is already there (the identity the SQL thread uses).
+pub fn exists_for_update(t: &TableInfo, condition: &str) -> String {
+    format!(
+        "SELECT {TAG} 1 FROM {} WHERE {condition} LIMIT 1 FOR UPDATE",
+        table(t)
+    )
+}
+
 pub fn insert_ignore(t: &TableInfo, columns: &[String], values: &[String]) -> String {
     insert("INSERT IGNORE", t, columns, values)
 }
@@ -307,7 +315,10 @@ mod tests {
     #[test]
     fn prefix_key_condition() {
         let c = col("varchar", Some("utf8mb4"));
-        assert_eq!(condition(&c, "'x'", Some(3), false), "LEFT(`c``x`, 3) = LEFT('x', 3)");
+        assert_eq!(
+            condition(&c, "'x'", Some(3), false),
+            "LEFT(`c``x`, 3) = LEFT('x', 3)"
+        );
         assert_eq!(condition(&c, "NULL", None, true), "`c``x` <=> NULL");
     }
 }

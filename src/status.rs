@@ -200,6 +200,30 @@ impl ErrorText {
     }
 }
 
+/// Reads the replica's status row; `None` when the server is not a replica.
+pub fn read(
+    conn: &mut impl mysql::prelude::Queryable,
+    flavor: &Flavor,
+) -> Result<Option<ReplicaStatus>, mysql::Error> {
+    let row: Option<mysql::Row> = conn.query_first(flavor.show_status_sql())?;
+    Ok(row.map(|row| {
+        let names: Vec<String> = row
+            .columns_ref()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect();
+        let values = row.unwrap();
+        ReplicaStatus::from_fields(names.into_iter().zip(values).map(|(n, v)| {
+            let text = match v {
+                mysql::Value::NULL => None,
+                mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+            };
+            (n, text)
+        }))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +264,10 @@ mod tests {
             ("Replica_SQL_Running".to_string(), Some("No".to_string())),
             ("Last_SQL_Errno".to_string(), Some("1032".to_string())),
             ("Exec_Source_Log_Pos".to_string(), Some("777".to_string())),
-            ("Relay_Source_Log_File".to_string(), Some("b.000001".to_string())),
+            (
+                "Relay_Source_Log_File".to_string(),
+                Some("b.000001".to_string()),
+            ),
         ]);
         assert!(!s.sql_running);
         assert_eq!(s.exec_master_log_pos, 777);

@@ -86,7 +86,9 @@ impl<'a> Cursor<'a> {
             252 => self.uint_le(2),
             253 => self.uint_le(3),
             254 => self.uint_le(8),
-            _ => Err(DecodeErrorKind::Invalid("invalid packed integer prefix 255".into())),
+            _ => Err(DecodeErrorKind::Invalid(
+                "invalid packed integer prefix 255".into(),
+            )),
         }
     }
 

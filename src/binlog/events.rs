@@ -15,12 +15,21 @@ use std::collections::HashMap;
 pub enum Decoded {
     FormatDescription,
     /// QUERY: its default schema and SQL text (`BEGIN`, `COMMIT`, DDL, ...).
-    Query { schema: String, sql: String },
+    Query {
+        schema: String,
+        sql: String,
+    },
     /// Commit of an XA-less InnoDB transaction.
     Xid(u64),
     /// Start of a transaction: MariaDB GTID `domain-server-seq` or MySQL `uuid:gno`.
-    Gtid { gtid: String, standalone: bool },
-    Rotate { next_file: String, position: u64 },
+    Gtid {
+        gtid: String,
+        standalone: bool,
+    },
+    Rotate {
+        next_file: String,
+        position: u64,
+    },
     TableMap(TableMap),
     /// Rows, with the table id resolved against the TABLE_MAPs seen so far.
     Rows(RowsEvent),
@@ -153,7 +162,11 @@ fn query(body: &[u8], fde: &FormatDescription) -> Result<(String, String), Decod
     let _exec_time = ph.u32()?;
     let schema_len = usize::from(ph.u8()?);
     let _error_code = ph.u16()?;
-    let status_len = if post >= 13 { usize::from(ph.u16()?) } else { 0 };
+    let status_len = if post >= 13 {
+        usize::from(ph.u16()?)
+    } else {
+        0
+    };
     c.take(status_len)?;
     let schema = String::from_utf8_lossy(c.take(schema_len)?).into_owned();
     c.take(1)?;

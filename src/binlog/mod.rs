@@ -17,8 +17,8 @@ pub mod rows;
 pub mod table_map;
 pub mod value;
 
-pub use header::{EventHeader, EventType, FormatDescription};
 pub use events::{Decoded, TableMaps};
+pub use header::{EventHeader, EventType, FormatDescription};
 pub use reader::{BinlogReader, Event};
 pub use rows::{RowChange, RowOp, RowsEvent};
 pub use table_map::{ColumnType, TableMap};
@@ -54,7 +54,9 @@ pub enum Error {
     },
     #[error("{path} is not a binlog or relay log (bad magic number)")]
     BadMagic { path: PathBuf },
-    #[error("{path} at offset {offset}: truncated event (header says {size} bytes, file ends after {available})")]
+    #[error(
+        "{path} at offset {offset}: truncated event (header says {size} bytes, file ends after {available})"
+    )]
     Truncated {
         path: PathBuf,
         offset: u64,

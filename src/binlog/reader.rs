@@ -6,11 +6,11 @@
 //! read because each one sets the checksum rule for the events after it (a relay log mixes
 //! the replica's own FDE with the primary's, see MYSQL_FACTS.md).
 
+use super::Error;
 use super::header::{
     ChecksumAlg, EventHeader, EventType, FormatDescription, HEADER_LEN, LOG_EVENT_BINLOG_IN_USE_F,
     MAGIC,
 };
-use super::Error;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -217,14 +217,13 @@ impl BinlogReader {
         self.pos = offset + size as u64;
 
         let body_end = if header.event_type == EventType::FORMAT_DESCRIPTION {
-            let fde = FormatDescription::parse(&self.buf[HEADER_LEN..]).map_err(|kind| {
-                Error::Event {
+            let fde =
+                FormatDescription::parse(&self.buf[HEADER_LEN..]).map_err(|kind| Error::Event {
                     path: self.path.clone(),
                     offset,
                     event: header.event_type,
                     kind,
-                }
-            })?;
+                })?;
             if fde.checksum == ChecksumAlg::Crc32 {
                 // The FDE's CRC is computed with the in-use flag cleared (MYSQL_FACTS.md).
                 let mut copy = self.buf[..size - 4].to_vec();
@@ -232,7 +231,11 @@ impl BinlogReader {
                 copy[17..19].copy_from_slice(&flags.to_le_bytes());
                 self.verify_crc(&copy, &self.buf[size - 4..], offset, header)?;
             }
-            let end = if fde.has_checksum_field { size - 5 } else { size };
+            let end = if fde.has_checksum_field {
+                size - 5
+            } else {
+                size
+            };
             self.fde = fde;
             end
         } else {
@@ -245,10 +248,7 @@ impl BinlogReader {
                         // current FDE may be the primary's: accept one that is not
                         // checksummed rather than call a healthy file corrupt.
                         Err(_)
-                            if matches!(
-                                header.event_type,
-                                EventType::ROTATE | EventType::STOP
-                            ) =>
+                            if matches!(header.event_type, EventType::ROTATE | EventType::STOP) =>
                         {
                             size
                         }

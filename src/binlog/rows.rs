@@ -67,9 +67,8 @@ impl RowsEvent {
         fde: &FormatDescription,
         map: &TableMap,
     ) -> Result<Self, DecodeErrorKind> {
-        let op = RowOp::from_event_type(event_type).ok_or_else(|| {
-            DecodeErrorKind::Invalid(format!("{event_type} is not a rows event"))
-        })?;
+        let op = RowOp::from_event_type(event_type)
+            .ok_or_else(|| DecodeErrorKind::Invalid(format!("{event_type} is not a rows event")))?;
         let mut c = Cursor::new(body);
         let table_id = c.uint_le(fde.table_id_len())?;
         let flags = c.u16()?;

@@ -12,7 +12,10 @@ pub enum Value {
     Null,
     /// An integer of `width` bytes, as raw little-endian bits: signed or unsigned is the
     /// schema's business (see [`Value::as_i64`], [`Value::as_u64`]).
-    Int { raw: u64, width: u8 },
+    Int {
+        raw: u64,
+        width: u8,
+    },
     Float(f32),
     Double(f64),
     /// DECIMAL rendered exactly as text, e.g. `-12.340`.
@@ -23,7 +26,11 @@ pub enum Value {
     Json(Vec<u8>),
     /// SRID (4 bytes LE) followed by WKB: the server's internal geometry format.
     Geometry(Vec<u8>),
-    Date { year: u16, month: u8, day: u8 },
+    Date {
+        year: u16,
+        month: u8,
+        day: u8,
+    },
     /// TIME, possibly negative and over 24 hours.
     Time {
         negative: bool,
@@ -44,7 +51,11 @@ pub enum Value {
         fsp: u8,
     },
     /// TIMESTAMP: seconds since the epoch, UTC.
-    Timestamp { seconds: u32, micros: u32, fsp: u8 },
+    Timestamp {
+        seconds: u32,
+        micros: u32,
+        fsp: u8,
+    },
     /// YEAR; 0 means the zero year `0000`.
     Year(u16),
     /// ENUM by its 1-based index (0 = the empty error value).
@@ -352,7 +363,11 @@ pub fn decimal(c: &mut Cursor<'_>, precision: u8, scale: u8) -> Result<String> {
     if negative {
         out.push('-');
     }
-    out.push_str(if int_digits.is_empty() { "0" } else { int_digits });
+    out.push_str(if int_digits.is_empty() {
+        "0"
+    } else {
+        int_digits
+    });
     if scale > 0 {
         out.push('.');
         for _ in 0..frac0 {

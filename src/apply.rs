@@ -1,0 +1,195 @@
+//! The only writer. On one held connection: session settings (sql_log_bin=0 before the
+//! transaction begins, since it cannot change inside one), `START TRANSACTION`, each fix
+//! preceded by its journal write, checks of affected rows and warnings, `COMMIT`; then
+//! the SQL thread is restarted and watched until it has moved past the failing
+//! transaction. Any surprise rolls the whole repair back: never half-applied.
+
+use crate::plan::RepairPlan;
+use crate::record::{JournalError, JournalFile};
+use crate::sql::{self, TAG};
+use crate::status::{Flavor, Incident};
+use mysql::Conn;
+use mysql::prelude::Queryable;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{statement}: {source}")]
+    Sql {
+        statement: String,
+        #[source]
+        source: mysql::Error,
+    },
+    #[error("{statement}: {what}; the repair was rolled back")]
+    Unexpected { statement: String, what: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// What a committed repair changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub deleted: u64,
+    pub inserted: u64,
+    /// Each changing statement as it ran, for the record.
+    pub statements: Vec<String>,
+}
+
+fn run(conn: &mut Conn, statement: &str) -> Result<(), ApplyError> {
+    conn.query_drop(statement)
+        .map_err(|source| ApplyError::Sql {
+            statement: statement.to_string(),
+            source,
+        })
+}
+
+fn warnings_text(conn: &mut Conn) -> String {
+    conn.query::<(String, u32, String), _>("SHOW WARNINGS")
+        .map(|w| {
+            w.into_iter()
+                .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
+
+/// Applies `plan` in one transaction that never reaches the replica's binlog.
+pub fn apply(
+    conn: &mut Conn,
+    plan: &RepairPlan,
+    journal: &mut JournalFile,
+) -> Result<Applied, ApplyError> {
+    for s in [
+        format!("SET SESSION sql_log_bin = 0 {TAG}"),
+        format!("SET SESSION time_zone = '+00:00' {TAG}"),
+        format!("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO' {TAG}"),
+        // A fix must remove exactly the rows it journalled: no cascades.
+        format!("SET SESSION foreign_key_checks = 0 {TAG}"),
+        format!("START TRANSACTION {TAG}"),
+    ] {
+        run(conn, &s)?;
+    }
+    match apply_steps(conn, plan, journal) {
+        Ok(applied) => {
+            run(conn, &format!("COMMIT {TAG}"))?;
+            journal.finish("committed")?;
+            Ok(applied)
+        }
+        Err(e) => {
+            let _ = conn.query_drop(format!("ROLLBACK {TAG}"));
+            let _ = journal.finish(&format!("rolled back, nothing above was applied: {e}"));
+            Err(e)
+        }
+    }
+}
+
+fn apply_steps(
+    conn: &mut Conn,
+    plan: &RepairPlan,
+    journal: &mut JournalFile,
+) -> Result<Applied, ApplyError> {
+    let mut applied = Applied::default();
+    for d in &plan.deletes {
+        let select = sql::select_for_update(&d.table, &d.condition);
+        let rows: Vec<mysql::Row> = conn.exec(&select, ()).map_err(|source| ApplyError::Sql {
+            statement: select.clone(),
+            source,
+        })?;
+        if rows.is_empty() {
+            continue;
+        }
+        let values: Vec<Vec<mysql::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
+        journal.record_deleted(&d.table, &values)?;
+        let delete = sql::delete(&d.table, &d.condition);
+        run(conn, &delete)?;
+        let n = conn.affected_rows();
+        if n != values.len() as u64 {
+            return Err(ApplyError::Unexpected {
+                statement: delete,
+                what: format!(
+                    "deleted {n} rows, {} were read and journalled",
+                    values.len()
+                ),
+            });
+        }
+        applied.deleted += n;
+        applied.statements.push(delete);
+    }
+    for i in &plan.inserts {
+        let probe = sql::exists_for_update(&i.table, &i.identity);
+        let found: Option<u8> = conn.query_first(&probe).map_err(|source| ApplyError::Sql {
+            statement: probe.clone(),
+            source,
+        })?;
+        if found.is_some() {
+            continue;
+        }
+        journal.record_inserted(&i.table, &i.identity)?;
+        let insert = sql::insert_ignore(&i.table, &i.columns, &i.values);
+        run(conn, &insert)?;
+        let (n, w) = (conn.affected_rows(), conn.warnings());
+        if n != 1 || w != 0 {
+            let warnings = warnings_text(conn);
+            return Err(ApplyError::Unexpected {
+                statement: insert,
+                what: format!("inserted {n} rows with {w} warnings ({warnings})"),
+            });
+        }
+        applied.inserted += 1;
+        applied.statements.push(insert);
+    }
+    Ok(applied)
+}
+
+pub fn restart_sql_thread(conn: &mut Conn, flavor: &Flavor) -> Result<(), ApplyError> {
+    run(conn, &format!("{} {TAG}", flavor.start_sql_thread_sql()))
+}
+
+/// How the SQL thread behaved after the restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// It executed past the failing transaction.
+    MovedOn { exec_file: String, exec_pos: u64 },
+    /// It stopped again on the same transaction.
+    StillFailing { errno: u32, message: String },
+    /// Still running the transaction when the wait ended (a huge transaction).
+    StillApplying,
+}
+
+/// Polls the status until the SQL thread has left the failing transaction behind, has
+/// stopped on it again, or `timeout` passes.
+pub fn verify(
+    conn: &mut Conn,
+    flavor: &Flavor,
+    incident: &Incident,
+    timeout: Duration,
+) -> Result<Verification, ApplyError> {
+    let start = Instant::now();
+    loop {
+        let st = crate::status::read(conn, flavor).map_err(|source| ApplyError::Sql {
+            statement: flavor.show_status_sql().to_string(),
+            source,
+        })?;
+        if let Some(st) = st {
+            let moved = st.exec_master_log_file != incident.exec_master_log_file
+                || st.exec_master_log_pos != incident.exec_master_log_pos;
+            if moved {
+                return Ok(Verification::MovedOn {
+                    exec_file: st.exec_master_log_file,
+                    exec_pos: st.exec_master_log_pos,
+                });
+            }
+            if !st.sql_running && st.last_sql_errno != 0 {
+                return Ok(Verification::StillFailing {
+                    errno: st.last_sql_errno,
+                    message: st.last_sql_error,
+                });
+            }
+        }
+        if start.elapsed() >= timeout {
+            return Ok(Verification::StillApplying);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,236 @@
+//! One incident, through the whole pipeline: locate and decode the failing transaction,
+//! plan it against the replica's schema, apply the plan (or print it with `--dry-run`),
+//! restart the SQL thread and verify. Returns an [`Outcome`]; refusals are outcomes, not
+//! errors.
+
+use crate::apply::{self, Verification};
+use crate::locate::{self, RelayLogs, Target};
+use crate::plan::{Planner, Refusal, RepairPlan};
+use crate::record::Journal;
+use crate::schema::{SchemaError, TableInfo};
+use crate::status::{Flavor, Incident};
+use mysql::Conn;
+use mysql::prelude::Queryable;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct RepairOptions {
+    pub dry_run: bool,
+    pub journal: Journal,
+    /// How long to watch the restarted SQL thread for it to move past the transaction.
+    pub verify_timeout: Duration,
+    /// How long to wait for the IO thread to finish writing the failing transaction.
+    pub tail_wait: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fixed, SQL thread restarted and past the transaction.
+    Repaired {
+        deleted: u64,
+        inserted: u64,
+        /// Each fix as it ran, for the record.
+        statements: Vec<String>,
+        journal: Option<PathBuf>,
+        elapsed: Duration,
+        still_applying: bool,
+    },
+    /// `--dry-run`: the statements a repair would run.
+    DryRun { statements: Vec<String> },
+    /// Not repaired, on purpose: the reason says why. Replication stays stopped.
+    Refused { reason: String },
+    /// The repair was attempted and did not work, or the agent could not do its job.
+    Failed { reason: String },
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Repaired { .. } => "repaired",
+            Outcome::DryRun { .. } => "dry-run",
+            Outcome::Refused { .. } => "refused",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// A connected replica and what the pipeline needs to know about it.
+pub struct Replica {
+    pub name: String,
+    pub conn: Conn,
+    pub flavor: Flavor,
+    pub relay: RelayLogs,
+}
+
+impl Replica {
+    /// Reads version, datadir and relay-log index from the server.
+    pub fn new(name: String, mut conn: Conn) -> Result<Self, mysql::Error> {
+        let (version, datadir, index): (String, String, Option<String>) = conn
+            .query_first("SELECT /* repl-repair */ VERSION(), @@datadir, @@relay_log_index")?
+            .unwrap_or_default();
+        Ok(Replica {
+            name,
+            flavor: Flavor::from_version(&version),
+            relay: RelayLogs {
+                index: PathBuf::from(index.unwrap_or_default()),
+                datadir: PathBuf::from(datadir),
+            },
+            conn,
+        })
+    }
+
+    /// The relay-log index, from `@@relay_log_index` or, when that is empty, the default
+    /// `<relay log base name>.index` beside the current relay file.
+    fn relay_logs(&self, relay_file: &str) -> RelayLogs {
+        let mut logs = self.relay.clone();
+        if logs.index.as_os_str().is_empty() {
+            let current = logs.resolve(relay_file);
+            logs.index = current.with_extension("index");
+        } else {
+            logs.index = logs.resolve(&logs.index.to_string_lossy());
+        }
+        logs
+    }
+}
+
+enum RowsError {
+    Refused(Refusal),
+    Schema(SchemaError),
+}
+
+/// Runs the pipeline for one incident.
+pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
+    let started = Instant::now();
+    let logs = replica.relay_logs(&incident.relay_log_file);
+    let target = Target {
+        relay_file: logs.resolve(&incident.relay_log_file),
+        relay_pos: incident.relay_log_pos,
+        master_server_id: incident.master_server_id,
+        end_log_pos: incident.end_log_pos,
+        tail_wait: opts.tail_wait,
+    };
+    let mut tables: HashMap<(String, String), Arc<TableInfo>> = HashMap::new();
+    let mut planner = Planner::new();
+    let conn = &mut replica.conn;
+    let located = locate::read_transaction(&logs, &target, |map, rows, _path, _offset| {
+        let key = (map.schema.clone(), map.table.clone());
+        let table = match tables.get(&key) {
+            Some(t) => t.clone(),
+            None => {
+                let t =
+                    TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
+                t.check_matches(map)
+                    .map_err(|r| RowsError::Refused(Refusal(r)))?;
+                let t = Arc::new(t);
+                tables.insert(key, t.clone());
+                t
+            }
+        };
+        for change in &rows.rows {
+            planner.feed(&table, change).map_err(RowsError::Refused)?;
+        }
+        Ok(())
+    });
+    let located = match located {
+        Ok(Ok(l)) => l,
+        Ok(Err(RowsError::Refused(r))) => return Outcome::Refused { reason: r.0 },
+        Ok(Err(RowsError::Schema(e))) => {
+            return Outcome::Refused {
+                reason: e.to_string(),
+            };
+        }
+        Err(e) => {
+            return Outcome::Failed {
+                reason: format!("cannot read the failing transaction: {e}"),
+            };
+        }
+    };
+    let plan: RepairPlan = planner.finish();
+    tracing::debug!(
+        instance = %replica.name,
+        gtid = located.gtid.as_deref().unwrap_or("-"),
+        rows = plan.rows_seen,
+        rows_events = located.rows_events,
+        relay_files = located.files,
+        deletes = plan.deletes.len(),
+        inserts = plan.inserts.len(),
+        "planned repair of the transaction at {}:{}",
+        incident.relay_log_file,
+        incident.relay_log_pos
+    );
+    if opts.dry_run {
+        return Outcome::DryRun {
+            statements: plan.steps().map(|s| s.statement()).collect(),
+        };
+    }
+    let about = format!(
+        "error {} at relay log {}:{} (primary {}:{}): {}",
+        incident.errno,
+        incident.relay_log_file,
+        incident.relay_log_pos,
+        incident.master_log_file.as_deref().unwrap_or("?"),
+        incident.end_log_pos.unwrap_or(0),
+        incident.message
+    );
+    let mut journal = opts.journal.start(&replica.name, &about);
+    let applied = match apply::apply(&mut replica.conn, &plan, &mut journal) {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome::Failed {
+                reason: format!("repair rolled back: {e}"),
+            };
+        }
+    };
+    if applied.deleted + applied.inserted == 0 {
+        return Outcome::Refused {
+            reason: format!(
+                "the replica already holds every row the transaction needs (checked {} keys); error {} is not explained by row drift, so replication was not restarted",
+                plan.deletes.len() + plan.inserts.len(),
+                incident.errno
+            ),
+        };
+    }
+    if let Err(e) = apply::restart_sql_thread(&mut replica.conn, &replica.flavor) {
+        return Outcome::Failed {
+            reason: format!("fixes committed, but the SQL thread did not restart: {e}"),
+        };
+    }
+    let journal_path = journal.path().map(|p| p.to_path_buf());
+    match apply::verify(
+        &mut replica.conn,
+        &replica.flavor,
+        incident,
+        opts.verify_timeout,
+    ) {
+        Ok(Verification::MovedOn { .. }) => Outcome::Repaired {
+            deleted: applied.deleted,
+            inserted: applied.inserted,
+            statements: applied.statements,
+            journal: journal_path,
+            elapsed: started.elapsed(),
+            still_applying: false,
+        },
+        Ok(Verification::StillApplying) => Outcome::Repaired {
+            deleted: applied.deleted,
+            inserted: applied.inserted,
+            statements: applied.statements,
+            journal: journal_path,
+            elapsed: started.elapsed(),
+            still_applying: true,
+        },
+        Ok(Verification::StillFailing { errno, message }) => Outcome::Failed {
+            reason: format!(
+                "fixes committed ({} deleted, {} inserted, journal {}), but the SQL thread stopped again on the same transaction: {errno} {message}",
+                applied.deleted,
+                applied.inserted,
+                journal_path.map_or("-".into(), |p| p.display().to_string())
+            ),
+        },
+        Err(e) => Outcome::Failed {
+            reason: format!("cannot verify the restarted SQL thread: {e}"),
+        },
+    }
+}

@@ -1,0 +1,349 @@
+//! One worker per instance: poll the replica status, turn a 1062/1032 stop into a repair,
+//! report everything else, reconnect with backoff, and never take other instances down
+//! (each worker is its own thread with its own connection and log).
+
+use crate::repair::{self, Outcome, RepairOptions, Replica};
+use crate::status;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How to reach one instance.
+#[derive(Debug, Clone)]
+pub struct InstanceTarget {
+    /// Name used until the server tells its port: the socket path or `host:port`.
+    pub label: String,
+    pub opts: mysql::Opts,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub target: InstanceTarget,
+    pub interval: Duration,
+    /// Stop watching at this instant (`-t`); `None` = until shut down.
+    pub until: Option<Instant>,
+    /// Check once, repair what is broken, return (`--once`).
+    pub once: bool,
+    pub logdir: Option<PathBuf>,
+    /// Journal directory; each instance gets a subdirectory named after it.
+    pub journal_dir: PathBuf,
+    pub dry_run: bool,
+    pub verify_timeout: Duration,
+}
+
+/// How an instance ended up, for the `--once` summary and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinalState {
+    Healthy,
+    /// Something needs a human: refused, failed, dry-run found work, other SQL error.
+    NeedsHuman(String),
+    /// The agent could not do its job here: unreachable, not a replica.
+    Error(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub instance: String,
+    pub repairs: u64,
+    pub state: FinalState,
+}
+
+/// Per-instance log: `repl-repair.<port>.log` in the log directory, plus the global
+/// tracing output. One line per event, fixes with their SQL as run.
+pub struct InstanceLog {
+    name: Mutex<String>,
+    dir: Option<PathBuf>,
+    file: Mutex<Option<File>>,
+}
+
+pub fn utc_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let s = now.as_secs() as i64;
+    let (y, m, d) = crate::sql::civil_from_days(s.div_euclid(86_400));
+    let t = s.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t / 3600,
+        (t / 60) % 60,
+        t % 60,
+        now.subsec_millis()
+    )
+}
+
+impl InstanceLog {
+    fn new(label: &str, dir: Option<&Path>) -> Self {
+        InstanceLog {
+            name: Mutex::new(label.to_string()),
+            dir: dir.map(Path::to_path_buf),
+            file: Mutex::new(None),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.name.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// Names the instance (its port) and opens `repl-repair.<name>.log`.
+    fn set_name(&self, name: &str) {
+        if let Ok(mut n) = self.name.lock() {
+            *n = name.to_string();
+        }
+        if let (Some(dir), Ok(mut f)) = (&self.dir, self.file.lock()) {
+            let path = dir.join(format!("repl-repair.{name}.log"));
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(file) => *f = Some(file),
+                Err(e) => tracing::error!("cannot open instance log {}: {e}", path.display()),
+            }
+        }
+    }
+
+    fn write(&self, level: &str, msg: &str) {
+        let name = self.name();
+        match level {
+            "ERROR" => tracing::error!(instance = %name, "{msg}"),
+            "WARN" => tracing::warn!(instance = %name, "{msg}"),
+            _ => tracing::info!(instance = %name, "{msg}"),
+        }
+        if let Ok(mut f) = self.file.lock()
+            && let Some(f) = f.as_mut()
+        {
+            let _ = writeln!(f, "{} {level} [{name}] {msg}", utc_now());
+        }
+    }
+
+    pub fn info(&self, msg: &str) {
+        self.write("INFO", msg);
+    }
+    pub fn warn(&self, msg: &str) {
+        self.write("WARN", msg);
+    }
+    pub fn error(&self, msg: &str) {
+        self.write("ERROR", msg);
+    }
+}
+
+/// Logs a message only when it differs from the last one: a replica that stays
+/// unreachable or stopped is reported once per state change, not once per poll.
+struct Once(Option<String>);
+
+impl Once {
+    fn say(&mut self, log: &InstanceLog, level: &str, msg: String) {
+        if self.0.as_deref() != Some(msg.as_str()) {
+            log.write(level, &msg);
+            self.0 = Some(msg);
+        }
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// In `--once` mode, a replica whose next transactions keep conflicting is repaired this
+/// many times at most before the run ends.
+const ONCE_MAX_REPAIRS: u64 = 1000;
+
+/// Sleeps `d` in short steps so shutdown and the deadline are noticed promptly. Returns
+/// false when the worker should stop.
+fn nap(d: Duration, cfg: &WorkerConfig, shutdown: &AtomicBool) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if shutdown.load(Ordering::Relaxed) || cfg.until.is_some_and(|u| Instant::now() >= u) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+    }
+}
+
+fn connect(cfg: &WorkerConfig, log: &InstanceLog) -> Result<Replica, String> {
+    let conn = mysql::Conn::new(cfg.target.opts.clone())
+        .map_err(|e| format!("cannot connect to {}: {e}", cfg.target.label))?;
+    let mut replica = Replica::new(cfg.target.label.clone(), conn)
+        .map_err(|e| format!("cannot query {}: {e}", cfg.target.label))?;
+    use mysql::prelude::Queryable;
+    let port: Option<u16> = replica
+        .conn
+        .query_first("SELECT /* repl-repair */ @@port")
+        .ok()
+        .flatten();
+    if let Some(port) = port {
+        replica.name = port.to_string();
+        log.set_name(&replica.name);
+    }
+    Ok(replica)
+}
+
+/// Runs one instance's worker until `--once` is done, `-t` expires or `shutdown` is set.
+pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
+    let log = InstanceLog::new(&cfg.target.label, cfg.logdir.as_deref());
+    let mut state_msg = Once(None);
+    let mut replica: Option<Replica> = None;
+    let mut repairs = 0u64;
+    let mut backoff = cfg.interval;
+    // The transaction last refused or failed: not retried until the position changes.
+    let mut given_up: Option<(String, u64, String)> = None;
+    let summary = |repairs, state| Summary {
+        instance: log.name(),
+        repairs,
+        state,
+    };
+    loop {
+        let r = match replica.as_mut() {
+            Some(r) => r,
+            None => match connect(&cfg, &log) {
+                Ok(r) => {
+                    backoff = cfg.interval;
+                    replica.insert(r)
+                }
+                Err(msg) => {
+                    if cfg.once {
+                        log.error(&msg);
+                        return summary(repairs, FinalState::Error(msg));
+                    }
+                    state_msg.say(&log, "ERROR", format!("{msg}; retrying with backoff"));
+                    if !nap(backoff, &cfg, shutdown) {
+                        return summary(repairs, FinalState::Error(msg));
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            },
+        };
+        let st = match status::read(&mut r.conn, &r.flavor) {
+            Ok(Some(st)) => st,
+            Ok(None) => {
+                let msg = format!(
+                    "{} is not a replica (empty {})",
+                    r.name,
+                    r.flavor.show_status_sql()
+                );
+                if cfg.once {
+                    log.error(&msg);
+                    return summary(repairs, FinalState::Error(msg));
+                }
+                state_msg.say(&log, "ERROR", msg);
+                if !nap(cfg.interval, &cfg, shutdown) {
+                    return summary(repairs, FinalState::Healthy);
+                }
+                continue;
+            }
+            Err(e) => {
+                let msg = format!("lost the connection: {e}; reconnecting");
+                state_msg.say(&log, "ERROR", msg.clone());
+                replica = None;
+                if cfg.once {
+                    return summary(repairs, FinalState::Error(msg));
+                }
+                continue;
+            }
+        };
+        let mut state = FinalState::Healthy;
+        let mut repaired_now = false;
+        if let Some(incident) = st.incident() {
+            let key = (
+                incident.relay_log_file.clone(),
+                incident.relay_log_pos,
+                incident.message.clone(),
+            );
+            if given_up.as_ref() == Some(&key) {
+                state = FinalState::NeedsHuman(format!(
+                    "error {} still unrepaired at {}:{}",
+                    incident.errno, incident.relay_log_file, incident.relay_log_pos
+                ));
+            } else {
+                log.warn(&format!(
+                    "SQL thread stopped with error {} at relay log {}:{}: {}",
+                    incident.errno,
+                    incident.relay_log_file,
+                    incident.relay_log_pos,
+                    incident.message
+                ));
+                let opts = RepairOptions {
+                    dry_run: cfg.dry_run,
+                    journal: crate::record::Journal::new(cfg.journal_dir.join(&r.name)),
+                    verify_timeout: cfg.verify_timeout,
+                    tail_wait: Duration::from_secs(5),
+                };
+                let outcome = repair::repair(r, &incident, &opts);
+                state_msg.0 = None;
+                match &outcome {
+                    Outcome::Repaired {
+                        deleted,
+                        inserted,
+                        statements,
+                        journal,
+                        elapsed,
+                        still_applying,
+                    } => {
+                        for s in statements {
+                            log.info(&format!("fix applied: {s}"));
+                        }
+                        log.info(&format!(
+                            "repaired error {}: {deleted} rows deleted, {inserted} inserted in {:.3}s, SQL thread {}{}",
+                            incident.errno,
+                            elapsed.as_secs_f64(),
+                            if *still_applying { "restarted and still applying the transaction" } else { "running past the transaction" },
+                            journal.as_ref().map_or(String::new(), |p| format!("; undo journal {}", p.display()))
+                        ));
+                        repairs += 1;
+                        repaired_now = true;
+                    }
+                    Outcome::DryRun { statements } => {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(
+                            out,
+                            "-- {}: error {} at {}:{}; a repair would run:",
+                            r.name, incident.errno, incident.relay_log_file, incident.relay_log_pos
+                        );
+                        for s in statements {
+                            let _ = writeln!(out, "{s};");
+                        }
+                        state = FinalState::NeedsHuman(format!(
+                            "dry run: {} statements would repair error {}",
+                            statements.len(),
+                            incident.errno
+                        ));
+                        given_up = Some(key);
+                    }
+                    Outcome::Refused { reason } | Outcome::Failed { reason } => {
+                        log.error(&format!(
+                            "{} error {}: {reason}; replication left stopped",
+                            outcome.label(),
+                            incident.errno
+                        ));
+                        state = FinalState::NeedsHuman(format!("{}: {reason}", outcome.label()));
+                        given_up = Some(key);
+                    }
+                }
+            }
+        } else if !st.sql_running {
+            let msg = if st.last_sql_errno != 0 {
+                format!(
+                    "SQL thread stopped with error {} (not a row-drift error, left alone): {}",
+                    st.last_sql_errno, st.last_sql_error
+                )
+            } else {
+                "SQL thread is not running (stopped by hand?)".to_string()
+            };
+            state_msg.say(&log, "WARN", msg.clone());
+            state = FinalState::NeedsHuman(msg);
+        } else {
+            state_msg.say(&log, "INFO", "replication running".into());
+        }
+        if cfg.once {
+            if repaired_now && repairs < ONCE_MAX_REPAIRS {
+                continue;
+            }
+            return summary(repairs, state);
+        }
+        if !repaired_now && !nap(cfg.interval, &cfg, shutdown) {
+            return summary(repairs, state);
+        }
+    }
+}
