@@ -29,9 +29,11 @@ fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGu
             .init();
         return Some(guard);
     }
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     None
 }

@@ -16,7 +16,11 @@ fn case(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/mariadb-10.11")
         .join(name);
-    assert!(p.is_dir(), "missing fixture {}: run fixtures/make.sh", p.display());
+    assert!(
+        p.is_dir(),
+        "missing fixture {}: run fixtures/make.sh",
+        p.display()
+    );
     p
 }
 
@@ -54,7 +58,11 @@ fn row_changes(files: &[PathBuf], table: &str) -> Vec<RowChange> {
 fn col(name: &str, unsigned: bool, binary_len: Option<usize>) -> ColumnInfo {
     ColumnInfo {
         name: name.into(),
-        data_type: if binary_len.is_some() { "binary".into() } else { "x".into() },
+        data_type: if binary_len.is_some() {
+            "binary".into()
+        } else {
+            "x".into()
+        },
         unsigned,
         nullable: true,
         generated: false,
@@ -104,7 +112,13 @@ fn every_v1_type_decodes_to_the_value_the_fixture_inserted() {
     let ops: Vec<RowOp> = changes.iter().map(|c| c.op).collect();
     assert_eq!(
         ops,
-        vec![RowOp::Insert, RowOp::Insert, RowOp::Insert, RowOp::Update, RowOp::Delete]
+        vec![
+            RowOp::Insert,
+            RowOp::Insert,
+            RowOp::Insert,
+            RowOp::Update,
+            RowOp::Delete
+        ]
     );
     let row1 = render(changes[0].after.as_ref().unwrap(), &cols);
     let expected: Vec<String> = [
@@ -194,8 +208,14 @@ fn a_relay_file_mixing_checksum_modes_reads_to_the_end() {
             }
         }
     }
-    assert!(algs.contains(&ChecksumAlg::Crc32), "the replica's own FDE: {algs:?}");
-    assert!(algs.contains(&ChecksumAlg::None), "the primary's FDE: {algs:?}");
+    assert!(
+        algs.contains(&ChecksumAlg::Crc32),
+        "the replica's own FDE: {algs:?}"
+    );
+    assert!(
+        algs.contains(&ChecksumAlg::None),
+        "the primary's FDE: {algs:?}"
+    );
     let changes = row_changes(&files, "t");
     assert_eq!(changes.len(), 3);
     assert_eq!(changes[2].op, RowOp::Update);

@@ -43,9 +43,16 @@ fn dup_key_1062_on_primary_key() {
     lab.drift("INSERT INTO lab.t VALUES (6, 600, 'replica only')");
     lab.on_primary(&["INSERT INTO lab.t VALUES (6, 60, 'from primary')"]);
     let st = lab.wait_for_error(1062);
-    assert!(st["Last_SQL_Error"].contains("PRIMARY"), "{}", st["Last_SQL_Error"]);
+    assert!(
+        st["Last_SQL_Error"].contains("PRIMARY"),
+        "{}",
+        st["Last_SQL_Error"]
+    );
     let out = repair_once(&lab);
-    assert!(out.contains("fix applied: DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` = 6"), "{out}");
+    assert!(
+        out.contains("fix applied: DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` = 6"),
+        "{out}"
+    );
     lab.assert_converged("lab.t");
     // Nothing lost: the replica-only row is in the undo journal.
     let j = journal_text(&lab);
@@ -58,7 +65,11 @@ fn dup_key_1062_on_secondary_unique_key_held_by_another_row() {
     lab.drift("INSERT INTO lab.t VALUES (99, 70, 'holds k=70 on the replica')");
     lab.on_primary(&["INSERT INTO lab.t VALUES (7, 70, 'from primary')"]);
     let st = lab.wait_for_error(1062);
-    assert!(st["Last_SQL_Error"].contains("uk_k"), "{}", st["Last_SQL_Error"]);
+    assert!(
+        st["Last_SQL_Error"].contains("uk_k"),
+        "{}",
+        st["Last_SQL_Error"]
+    );
     let out = repair_once(&lab);
     assert!(out.contains("WHERE `k` = 70"), "{out}");
     lab.assert_converged("lab.t");
@@ -77,7 +88,10 @@ fn row_not_found_1032_on_update() {
     lab.on_primary(&["UPDATE lab.t SET v = 'two, updated' WHERE id = 2"]);
     lab.wait_for_error(1032);
     let out = repair_once(&lab);
-    assert!(out.contains("fix applied: INSERT IGNORE /* repl-repair */ INTO `lab`.`t`"), "{out}");
+    assert!(
+        out.contains("fix applied: INSERT IGNORE /* repl-repair */ INTO `lab`.`t`"),
+        "{out}"
+    );
     lab.assert_converged("lab.t");
     let v: String = lab
         .replica()
@@ -108,7 +122,10 @@ fn five_row_transaction_where_only_the_third_row_conflicts() {
     ]);
     lab.wait_for_error(1062);
     let out = repair_once(&lab);
-    assert!(out.contains("1 rows deleted"), "only the conflicting row is deleted: {out}");
+    assert!(
+        out.contains("1 rows deleted"),
+        "only the conflicting row is deleted: {out}"
+    );
     lab.assert_converged("lab.t");
 }
 
@@ -119,8 +136,11 @@ fn transaction_spanning_relay_files_with_the_conflict_near_its_end() {
     let mut p = lab.primary();
     p.query_drop("BEGIN").unwrap();
     for i in 1000..2000 {
-        p.query_drop(format!("INSERT INTO lab.t VALUES ({i}, {}, REPEAT('x', 30))", i * 10))
-            .unwrap();
+        p.query_drop(format!(
+            "INSERT INTO lab.t VALUES ({i}, {}, REPEAT('x', 30))",
+            i * 10
+        ))
+        .unwrap();
     }
     p.query_drop("COMMIT").unwrap();
     let st = lab.wait_for_error(1062);
@@ -131,7 +151,10 @@ fn transaction_spanning_relay_files_with_the_conflict_near_its_end() {
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("relay-bin.0"))
         .count();
-    assert!(files > 3, "expected several relay files, found {files}; {out}; {st:?}");
+    assert!(
+        files > 3,
+        "expected several relay files, found {files}; {out}; {st:?}"
+    );
 }
 
 #[test]
@@ -142,8 +165,15 @@ fn dry_run_prints_the_fix_and_changes_nothing() {
     lab.wait_for_error(1062);
     let out = lab.repair(&["--once", "--dry-run"]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "dry run found work: exit 1: {t}");
-    assert!(t.contains("DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` = 8;"), "{t}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "dry run found work: exit 1: {t}"
+    );
+    assert!(
+        t.contains("DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` = 8;"),
+        "{t}"
+    );
     // Still broken, row still there.
     let st = lab.status();
     assert_eq!(st["Last_SQL_Errno"], "1062");

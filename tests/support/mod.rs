@@ -43,7 +43,8 @@ impl Lab {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = std::fs::read_to_string(dir.join("lab.env")).expect("lab.env written by scripts/lab");
+        let text =
+            std::fs::read_to_string(dir.join("lab.env")).expect("lab.env written by scripts/lab");
         let env = text
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -79,13 +80,15 @@ impl Lab {
     pub fn drift(&self, sql: &str) {
         let mut c = self.replica();
         c.query_drop("SET SESSION sql_log_bin = 0").unwrap();
-        c.query_drop(sql).unwrap_or_else(|e| panic!("drift {sql}: {e}"));
+        c.query_drop(sql)
+            .unwrap_or_else(|e| panic!("drift {sql}: {e}"));
     }
 
     pub fn on_primary(&self, sqls: &[&str]) {
         let mut c = self.primary();
         for s in sqls {
-            c.query_drop(*s).unwrap_or_else(|e| panic!("primary {s}: {e}"));
+            c.query_drop(*s)
+                .unwrap_or_else(|e| panic!("primary {s}: {e}"));
         }
     }
 
@@ -173,8 +176,14 @@ impl Lab {
     pub fn assert_converged(&self, table: &str) {
         self.wait_caught_up();
         let (p, r) = self.checksums(table);
-        assert!(p.is_some(), "CHECKSUM TABLE {table} returned NULL on the primary");
-        assert_eq!(p, r, "CHECKSUM TABLE {table} differs between primary and replica");
+        assert!(
+            p.is_some(),
+            "CHECKSUM TABLE {table} returned NULL on the primary"
+        );
+        assert_eq!(
+            p, r,
+            "CHECKSUM TABLE {table} differs between primary and replica"
+        );
     }
 
     /// Runs the built `repl-repair` binary against the replica, password in MYSQL_PWD.
