@@ -4,7 +4,7 @@
 //! the SQL thread is restarted and watched until it has moved past the failing
 //! transaction. Any surprise rolls the whole repair back: never half-applied.
 
-use crate::plan::RepairPlan;
+use crate::plan::{Batch, BatchLimits, InsertStep, RepairPlan};
 use crate::record::{JournalError, JournalFile};
 use crate::sql::{self, TAG};
 use crate::status::{Flavor, Incident};
@@ -31,6 +31,9 @@ pub enum ApplyError {
 pub struct Applied {
     pub deleted: u64,
     pub inserted: u64,
+    /// Rows inserted into tables without any unique key: the replica may now hold a
+    /// stale near-duplicate of such a row, which no key lets us find.
+    pub keyless_inserts: u64,
     /// Each changing statement as it ran, for the record.
     pub statements: Vec<String>,
 }
@@ -90,54 +93,87 @@ fn apply_steps(
     journal: &mut JournalFile,
 ) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
-    for d in &plan.deletes {
-        let select = sql::select_for_update(&d.table, &d.condition);
-        let rows: Vec<mysql::Row> = conn.exec(&select, ()).map_err(|source| ApplyError::Sql {
-            statement: select.clone(),
-            source,
-        })?;
-        if rows.is_empty() {
-            continue;
+    for batch in plan.batches(BatchLimits::default()) {
+        match batch {
+            Batch::Delete {
+                table, condition, ..
+            } => {
+                let select = sql::select_for_update(table, &condition);
+                let rows: Vec<mysql::Row> =
+                    conn.exec(&select, ()).map_err(|source| ApplyError::Sql {
+                        statement: select.clone(),
+                        source,
+                    })?;
+                if rows.is_empty() {
+                    continue;
+                }
+                let values: Vec<Vec<mysql::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
+                // Journal first, durably; only then delete.
+                journal.record_deleted(table, &values)?;
+                let delete = sql::delete(table, &condition);
+                run(conn, &delete)?;
+                let n = conn.affected_rows();
+                if n != values.len() as u64 {
+                    return Err(ApplyError::Unexpected {
+                        statement: delete,
+                        what: format!(
+                            "deleted {n} rows, {} were read and journalled",
+                            values.len()
+                        ),
+                    });
+                }
+                applied.deleted += n;
+                applied.statements.push(delete);
+            }
+            Batch::Insert { table, steps } => {
+                let probe = sql::exists_each(table, steps.iter().map(|s| s.identity.as_str()));
+                let found: Option<mysql::Row> =
+                    conn.query_first(&probe).map_err(|source| ApplyError::Sql {
+                        statement: probe.clone(),
+                        source,
+                    })?;
+                let found: Vec<bool> =
+                    found
+                        .map(|r| {
+                            r.unwrap()
+                            .into_iter()
+                            .map(|v| matches!(v, mysql::Value::Int(1) | mysql::Value::UInt(1))
+                                || matches!(&v, mysql::Value::Bytes(b) if b.as_slice() == b"1"))
+                            .collect()
+                        })
+                        .unwrap_or_default();
+                let missing: Vec<&InsertStep> = steps
+                    .iter()
+                    .zip(found.iter().chain(std::iter::repeat(&false)))
+                    .filter(|(_, f)| !**f)
+                    .map(|(s, _)| *s)
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                journal.record_inserted(table, missing.iter().map(|s| s.identity.as_str()))?;
+                let insert = sql::insert_ignore_rows(
+                    table,
+                    &missing[0].columns,
+                    missing.iter().map(|s| s.values.as_slice()),
+                );
+                run(conn, &insert)?;
+                let (n, w) = (conn.affected_rows(), conn.warnings());
+                if n != missing.len() as u64 || w != 0 {
+                    let warnings = warnings_text(conn);
+                    return Err(ApplyError::Unexpected {
+                        statement: insert,
+                        what: format!(
+                            "inserted {n} of {} rows with {w} warnings ({warnings})",
+                            missing.len()
+                        ),
+                    });
+                }
+                applied.inserted += n;
+                applied.keyless_inserts += missing.iter().filter(|s| s.keyless).count() as u64;
+                applied.statements.push(insert);
+            }
         }
-        let values: Vec<Vec<mysql::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
-        journal.record_deleted(&d.table, &values)?;
-        let delete = sql::delete(&d.table, &d.condition);
-        run(conn, &delete)?;
-        let n = conn.affected_rows();
-        if n != values.len() as u64 {
-            return Err(ApplyError::Unexpected {
-                statement: delete,
-                what: format!(
-                    "deleted {n} rows, {} were read and journalled",
-                    values.len()
-                ),
-            });
-        }
-        applied.deleted += n;
-        applied.statements.push(delete);
-    }
-    for i in &plan.inserts {
-        let probe = sql::exists_for_update(&i.table, &i.identity);
-        let found: Option<u8> = conn.query_first(&probe).map_err(|source| ApplyError::Sql {
-            statement: probe.clone(),
-            source,
-        })?;
-        if found.is_some() {
-            continue;
-        }
-        journal.record_inserted(&i.table, &i.identity)?;
-        let insert = sql::insert_ignore(&i.table, &i.columns, &i.values);
-        run(conn, &insert)?;
-        let (n, w) = (conn.affected_rows(), conn.warnings());
-        if n != 1 || w != 0 {
-            let warnings = warnings_text(conn);
-            return Err(ApplyError::Unexpected {
-                statement: insert,
-                what: format!("inserted {n} rows with {w} warnings ({warnings})"),
-            });
-        }
-        applied.inserted += 1;
-        applied.statements.push(insert);
     }
     Ok(applied)
 }

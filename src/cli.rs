@@ -79,6 +79,10 @@ pub struct Args {
     #[arg(long, default_value_t = 30.0)]
     pub verify_timeout: f64,
 
+    /// Plan/apply rounds on one transaction before it is declared unrepairable.
+    #[arg(long, default_value_t = 10)]
+    pub max_rounds: u32,
+
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -191,6 +195,7 @@ impl Args {
                 journal_dir: journal_dir.clone(),
                 dry_run: self.dry_run,
                 verify_timeout: Duration::from_secs_f64(self.verify_timeout),
+                max_rounds: self.max_rounds.max(1),
             })
             .collect();
         Ok(Config {

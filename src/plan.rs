@@ -21,7 +21,12 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteStep {
     pub table: Arc<TableInfo>,
-    pub key: String,
+    /// Index of the unique key in `table.unique_keys`.
+    pub key_index: usize,
+    /// The key's values, rendered, one per key part.
+    pub literals: Vec<String>,
+    /// Identity of a row that may keep the value (the before-image's own row).
+    pub except: Option<String>,
     /// `WHERE` condition selecting the rows to remove.
     pub condition: String,
 }
@@ -39,29 +44,6 @@ pub struct InsertStep {
     pub keyless: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    Delete(DeleteStep),
-    Insert(InsertStep),
-}
-
-impl Step {
-    pub fn table(&self) -> &TableInfo {
-        match self {
-            Step::Delete(d) => &d.table,
-            Step::Insert(i) => &i.table,
-        }
-    }
-
-    /// The statement that changes the replica, as `--dry-run` prints it.
-    pub fn statement(&self) -> String {
-        match self {
-            Step::Delete(d) => sql::delete(&d.table, &d.condition),
-            Step::Insert(i) => sql::insert_ignore(&i.table, &i.columns, &i.values),
-        }
-    }
-}
-
 /// Deletes first, then inserts: a before-image may need a unique value that a stale row
 /// holds, and that row is removed by a delete step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,18 +54,144 @@ pub struct RepairPlan {
     pub rows_seen: u64,
 }
 
+/// Statements are batched: many keys per DELETE, many rows per INSERT, bounded in count
+/// and in SQL text so no statement nears max_allowed_packet.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            rows: 500,
+            bytes: 1 << 20,
+        }
+    }
+}
+
+/// One statement's worth of steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch<'a> {
+    /// Delete the replica rows matching `condition` (the OR of `steps` conditions).
+    Delete {
+        table: &'a Arc<TableInfo>,
+        condition: String,
+        steps: usize,
+    },
+    /// Make sure these before-images exist.
+    Insert {
+        table: &'a Arc<TableInfo>,
+        steps: Vec<&'a InsertStep>,
+    },
+}
+
+impl Batch<'_> {
+    /// The changing statement, as `--dry-run` prints it.
+    pub fn statement(&self) -> String {
+        match self {
+            Batch::Delete {
+                table, condition, ..
+            } => sql::delete(table, condition),
+            Batch::Insert { table, steps } => sql::insert_ignore_rows(
+                table,
+                &steps[0].columns,
+                steps.iter().map(|s| s.values.as_slice()),
+            ),
+        }
+    }
+}
+
 impl RepairPlan {
-    pub fn steps(&self) -> impl Iterator<Item = Step> + '_ {
-        self.deletes
-            .iter()
-            .cloned()
-            .map(Step::Delete)
-            .chain(self.inserts.iter().cloned().map(Step::Insert))
+    /// Groups the steps into statements: deletes per (table, key), a single-column key
+    /// as `col IN (…)`, others as an OR of conditions; inserts per table and column list.
+    pub fn batches(&self, limits: BatchLimits) -> Vec<Batch<'_>> {
+        let mut out = Vec::new();
+        let mut groups: Vec<(&DeleteStep, Vec<&DeleteStep>)> = Vec::new();
+        for d in &self.deletes {
+            let same = |g: &DeleteStep| {
+                Arc::ptr_eq(&g.table, &d.table)
+                    && g.key_index == d.key_index
+                    && g.except.is_none() == d.except.is_none()
+            };
+            match groups.iter_mut().find(|(g, _)| same(g)) {
+                Some((_, v)) => v.push(d),
+                None => groups.push((d, vec![d])),
+            }
+        }
+        for (first, steps) in groups {
+            let t = &first.table;
+            let key = &t.unique_keys[first.key_index];
+            let single = key.parts.len() == 1 && key.parts[0].prefix.is_none();
+            for chunk in chunks(&steps, limits, |d| d.condition.len() + 8) {
+                let condition = if chunk.len() == 1 {
+                    chunk[0].condition.clone()
+                } else if single && first.except.is_none() {
+                    let col = sql::ident(&t.columns[key.parts[0].column].name);
+                    let lits: Vec<&str> = chunk.iter().map(|d| d.literals[0].as_str()).collect();
+                    format!("{col} IN ({})", lits.join(", "))
+                } else {
+                    chunk
+                        .iter()
+                        .map(|d| format!("({})", d.condition))
+                        .collect::<Vec<_>>()
+                        .join(" OR ")
+                };
+                out.push(Batch::Delete {
+                    table: t,
+                    condition,
+                    steps: chunk.len(),
+                });
+            }
+        }
+        let mut i = 0;
+        while i < self.inserts.len() {
+            let first = &self.inserts[i];
+            let run: Vec<&InsertStep> = self.inserts[i..]
+                .iter()
+                .take_while(|s| Arc::ptr_eq(&s.table, &first.table) && s.columns == first.columns)
+                .collect();
+            i += run.len();
+            for chunk in chunks(&run, limits, |s| {
+                s.values.iter().map(|v| v.len() + 2).sum::<usize>() + s.identity.len()
+            }) {
+                out.push(Batch::Insert {
+                    table: &first.table,
+                    steps: chunk,
+                });
+            }
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {
         self.deletes.is_empty() && self.inserts.is_empty()
     }
+}
+
+/// Splits `items` into runs bounded by `limits` (every run holds at least one item).
+fn chunks<'a, T>(
+    items: &[&'a T],
+    limits: BatchLimits,
+    size: impl Fn(&T) -> usize,
+) -> Vec<Vec<&'a T>> {
+    let mut out: Vec<Vec<&'a T>> = Vec::new();
+    let mut cur: Vec<&'a T> = Vec::new();
+    let mut bytes = 0;
+    for &it in items {
+        let n = size(it);
+        if !cur.is_empty() && (cur.len() >= limits.rows || bytes + n > limits.bytes) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += n;
+        cur.push(it);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Why a transaction is not repaired. An outcome, reported and counted, not an error.
@@ -137,8 +245,10 @@ impl Planner {
             if self.first_touch(t, k, lits.clone()) {
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
-                    key: key.name.clone(),
+                    key_index: k,
                     condition: key_condition(t, key, &lits),
+                    literals: lits,
+                    except: None,
                 });
             }
         }
@@ -186,8 +296,10 @@ impl Planner {
             if self.first_touch(t, k, lits.clone()) {
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
-                    key: key.name.clone(),
+                    key_index: k,
                     condition: format!("{} AND NOT ({})", key_condition(t, key, &lits), id_cond),
+                    literals: lits,
+                    except: Some(id_cond.clone()),
                 });
             }
         }
@@ -354,13 +466,64 @@ mod tests {
         let mut p = Planner::new();
         p.feed(&t, &ins(6, Some(60))).unwrap();
         let plan = p.finish();
-        let sqls: Vec<String> = plan.steps().map(|s| s.statement()).collect();
+        let sqls: Vec<String> = plan
+            .batches(BatchLimits::default())
+            .iter()
+            .map(|b| b.statement())
+            .collect();
         assert_eq!(
             sqls,
             vec![
                 "DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` = 6",
                 "DELETE /* repl-repair */ FROM `lab`.`t` WHERE `k` = 60",
             ]
+        );
+    }
+
+    #[test]
+    fn deletes_are_batched_per_key_and_bounded() {
+        let t = table();
+        let mut p = Planner::new();
+        for id in 1..=5 {
+            p.feed(&t, &ins(id, Some(id * 10))).unwrap();
+        }
+        let plan = p.finish();
+        let limits = BatchLimits {
+            rows: 3,
+            bytes: 1 << 20,
+        };
+        let sqls: Vec<String> = plan.batches(limits).iter().map(|b| b.statement()).collect();
+        assert_eq!(
+            sqls,
+            vec![
+                "DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` IN (1, 2, 3)",
+                "DELETE /* repl-repair */ FROM `lab`.`t` WHERE `id` IN (4, 5)",
+                "DELETE /* repl-repair */ FROM `lab`.`t` WHERE `k` IN (10, 20, 30)",
+                "DELETE /* repl-repair */ FROM `lab`.`t` WHERE `k` IN (40, 50)",
+            ]
+        );
+    }
+
+    #[test]
+    fn inserts_are_multi_row() {
+        let t = table();
+        let mut p = Planner::new();
+        for id in [1, 2] {
+            p.feed(
+                &t,
+                &RowChange {
+                    op: RowOp::Delete,
+                    before: Some(vec![int(id), Some(Value::Null), int(7)]),
+                    after: None,
+                },
+            )
+            .unwrap();
+        }
+        let plan = p.finish();
+        let b = plan.batches(BatchLimits::default());
+        assert_eq!(
+            b.last().unwrap().statement(),
+            "INSERT IGNORE /* repl-repair */ INTO `lab`.`t` (`id`, `k`, `v`) VALUES (1, NULL, 7), (2, NULL, 7)"
         );
     }
 

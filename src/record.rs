@@ -140,15 +140,21 @@ impl JournalFile {
         Ok(())
     }
 
-    /// Records a row a fix is about to insert, as the DELETE that removes it again.
-    pub fn record_inserted(
+    /// Records rows a fix is about to insert, as the DELETEs that remove them again.
+    pub fn record_inserted<'a>(
         &mut self,
         table: &TableInfo,
-        identity: &str,
+        identities: impl Iterator<Item = &'a str>,
     ) -> Result<(), JournalError> {
-        let text = format!("{} LIMIT 1;\n", sql::delete(table, identity));
+        let mut text = String::new();
+        let mut n = 0;
+        for identity in identities {
+            text.push_str(&sql::delete(table, identity));
+            text.push_str(" LIMIT 1;\n");
+            n += 1;
+        }
         self.write_durably(&text)?;
-        self.rows += 1;
+        self.rows += n;
         Ok(())
     }
 

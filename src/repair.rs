@@ -3,7 +3,7 @@
 //! restart the SQL thread and verify. Returns an [`Outcome`]; refusals are outcomes, not
 //! errors.
 
-use crate::apply::{self, Verification};
+use crate::apply::{self, Applied, Verification};
 use crate::locate::{self, RelayLogs, Target};
 use crate::plan::{Planner, Refusal, RepairPlan};
 use crate::record::Journal;
@@ -24,6 +24,8 @@ pub struct RepairOptions {
     pub verify_timeout: Duration,
     /// How long to wait for the IO thread to finish writing the failing transaction.
     pub tail_wait: Duration,
+    /// Plan/apply rounds before a transaction is declared unrepairable.
+    pub max_rounds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +36,13 @@ pub enum Outcome {
         inserted: u64,
         /// Each fix as it ran, for the record.
         statements: Vec<String>,
-        journal: Option<PathBuf>,
+        /// Rows inserted into tables without any unique key (see `Applied`).
+        keyless_inserts: u64,
+        /// Undo journals written, one per round.
+        journals: Vec<PathBuf>,
         elapsed: Duration,
+        /// Plan → apply → restart rounds it took.
+        rounds: u32,
         still_applying: bool,
     },
     /// `--dry-run`: the statements a repair would run.
@@ -101,9 +108,84 @@ enum RowsError {
     Schema(SchemaError),
 }
 
-/// Runs the pipeline for one incident.
+/// Runs the pipeline for one incident. When the restarted SQL thread stops again on the
+/// same transaction (the plan did not cover everything, or the replica changed under
+/// us), the transaction is planned again from the new status, at most
+/// `opts.max_rounds` times; then it is reported unrepairable and left stopped.
 pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
     let started = Instant::now();
+    let mut incident = incident.clone();
+    let (mut deleted, mut inserted, mut keyless) = (0, 0, 0);
+    let mut statements = Vec::new();
+    let mut journals = Vec::new();
+    for round in 1..=opts.max_rounds.max(1) {
+        match repair_round(replica, &incident, opts) {
+            Round::Done(outcome) => return outcome,
+            Round::Applied(applied, journal, verification) => {
+                deleted += applied.deleted;
+                inserted += applied.inserted;
+                keyless += applied.keyless_inserts;
+                statements.extend(applied.statements);
+                journals.extend(journal);
+                let still_applying = match verification {
+                    Verification::MovedOn { .. } => false,
+                    Verification::StillApplying => true,
+                    Verification::StillFailing { errno, message } => {
+                        tracing::warn!(
+                            instance = %replica.name,
+                            "round {round}: the SQL thread stopped again on the same transaction: {errno} {message}"
+                        );
+                        let again = crate::status::read(&mut replica.conn, &replica.flavor)
+                            .ok()
+                            .flatten()
+                            .and_then(|st| st.incident());
+                        match again {
+                            Some(next)
+                                if next.relay_log_file == incident.relay_log_file
+                                    && next.relay_log_pos == incident.relay_log_pos =>
+                            {
+                                incident = next;
+                                continue;
+                            }
+                            _ => {
+                                return Outcome::Failed {
+                                    reason: format!(
+                                        "fixes committed ({deleted} deleted, {inserted} inserted), but the SQL thread stopped again: {errno} {message}"
+                                    ),
+                                };
+                            }
+                        }
+                    }
+                };
+                return Outcome::Repaired {
+                    deleted,
+                    inserted,
+                    keyless_inserts: keyless,
+                    statements,
+                    journals,
+                    elapsed: started.elapsed(),
+                    rounds: round,
+                    still_applying,
+                };
+            }
+        }
+    }
+    Outcome::Failed {
+        reason: format!(
+            "unrepairable: the transaction at {}:{} still fails after {} rounds ({deleted} rows deleted, {inserted} inserted, journals kept); replication left stopped",
+            incident.relay_log_file, incident.relay_log_pos, opts.max_rounds
+        ),
+    }
+}
+
+enum Round {
+    /// The round ended the repair (refusal, failure, dry run).
+    Done(Outcome),
+    /// Fixes committed, SQL thread restarted; how it went.
+    Applied(Applied, Option<PathBuf>, Verification),
+}
+
+fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Round {
     let logs = replica.relay_logs(&incident.relay_log_file);
     let target = Target {
         relay_file: logs.resolve(&incident.relay_log_file),
@@ -136,16 +218,16 @@ pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) 
     });
     let located = match located {
         Ok(Ok(l)) => l,
-        Ok(Err(RowsError::Refused(r))) => return Outcome::Refused { reason: r.0 },
+        Ok(Err(RowsError::Refused(r))) => return Round::Done(Outcome::Refused { reason: r.0 }),
         Ok(Err(RowsError::Schema(e))) => {
-            return Outcome::Refused {
+            return Round::Done(Outcome::Refused {
                 reason: e.to_string(),
-            };
+            });
         }
         Err(e) => {
-            return Outcome::Failed {
+            return Round::Done(Outcome::Failed {
                 reason: format!("cannot read the failing transaction: {e}"),
-            };
+            });
         }
     };
     let plan: RepairPlan = planner.finish();
@@ -162,9 +244,13 @@ pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) 
         incident.relay_log_pos
     );
     if opts.dry_run {
-        return Outcome::DryRun {
-            statements: plan.steps().map(|s| s.statement()).collect(),
-        };
+        return Round::Done(Outcome::DryRun {
+            statements: plan
+                .batches(crate::plan::BatchLimits::default())
+                .iter()
+                .map(|b| b.statement())
+                .collect(),
+        });
     }
     let about = format!(
         "error {} at relay log {}:{} (primary {}:{}): {}",
@@ -179,24 +265,24 @@ pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) 
     let applied = match apply::apply(&mut replica.conn, &plan, &mut journal) {
         Ok(a) => a,
         Err(e) => {
-            return Outcome::Failed {
+            return Round::Done(Outcome::Failed {
                 reason: format!("repair rolled back: {e}"),
-            };
+            });
         }
     };
     if applied.deleted + applied.inserted == 0 {
-        return Outcome::Refused {
+        return Round::Done(Outcome::Refused {
             reason: format!(
                 "the replica already holds every row the transaction needs (checked {} keys); error {} is not explained by row drift, so replication was not restarted",
                 plan.deletes.len() + plan.inserts.len(),
                 incident.errno
             ),
-        };
+        });
     }
     if let Err(e) = apply::restart_sql_thread(&mut replica.conn, &replica.flavor) {
-        return Outcome::Failed {
+        return Round::Done(Outcome::Failed {
             reason: format!("fixes committed, but the SQL thread did not restart: {e}"),
-        };
+        });
     }
     let journal_path = journal.path().map(|p| p.to_path_buf());
     match apply::verify(
@@ -205,32 +291,9 @@ pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) 
         incident,
         opts.verify_timeout,
     ) {
-        Ok(Verification::MovedOn { .. }) => Outcome::Repaired {
-            deleted: applied.deleted,
-            inserted: applied.inserted,
-            statements: applied.statements,
-            journal: journal_path,
-            elapsed: started.elapsed(),
-            still_applying: false,
-        },
-        Ok(Verification::StillApplying) => Outcome::Repaired {
-            deleted: applied.deleted,
-            inserted: applied.inserted,
-            statements: applied.statements,
-            journal: journal_path,
-            elapsed: started.elapsed(),
-            still_applying: true,
-        },
-        Ok(Verification::StillFailing { errno, message }) => Outcome::Failed {
-            reason: format!(
-                "fixes committed ({} deleted, {} inserted, journal {}), but the SQL thread stopped again on the same transaction: {errno} {message}",
-                applied.deleted,
-                applied.inserted,
-                journal_path.map_or("-".into(), |p| p.display().to_string())
-            ),
-        },
-        Err(e) => Outcome::Failed {
-            reason: format!("cannot verify the restarted SQL thread: {e}"),
-        },
+        Ok(v) => Round::Applied(applied, journal_path, v),
+        Err(e) => Round::Done(Outcome::Failed {
+            reason: format!("fixes committed, but the restarted SQL thread cannot be checked: {e}"),
+        }),
     }
 }

@@ -211,16 +211,29 @@ pub fn select_for_update(t: &TableInfo, condition: &str) -> String {
     )
 }
 
-/// Whether the row a fix would insert is already there (the identity the SQL thread uses).
-pub fn exists_for_update(t: &TableInfo, condition: &str) -> String {
+/// Multi-row INSERT IGNORE; every row has the same columns.
+pub fn insert_ignore_rows<'a>(
+    t: &TableInfo,
+    columns: &[String],
+    rows: impl Iterator<Item = &'a [String]>,
+) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let values: Vec<String> = rows.map(|r| format!("({})", r.join(", "))).collect();
     format!(
-        "SELECT {TAG} 1 FROM {} WHERE {condition} LIMIT 1 FOR UPDATE",
-        table(t)
+        "INSERT IGNORE {TAG} INTO {} ({}) VALUES {}",
+        table(t),
+        cols.join(", "),
+        values.join(", ")
     )
 }
 
-pub fn insert_ignore(t: &TableInfo, columns: &[String], values: &[String]) -> String {
-    insert("INSERT IGNORE", t, columns, values)
+/// One row telling, per condition, whether a row matching it exists.
+pub fn exists_each<'a>(t: &TableInfo, conditions: impl Iterator<Item = &'a str>) -> String {
+    let tbl = table(t);
+    let probes: Vec<String> = conditions
+        .map(|c| format!("EXISTS(SELECT 1 FROM {tbl} WHERE {c})"))
+        .collect();
+    format!("SELECT {TAG} {}", probes.join(", "))
 }
 
 /// Plain INSERT, used by the undo journal: a restore that collides must say so.

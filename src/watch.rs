@@ -32,6 +32,8 @@ pub struct WorkerConfig {
     pub journal_dir: PathBuf,
     pub dry_run: bool,
     pub verify_timeout: Duration,
+    /// Plan/apply rounds before a transaction is declared unrepairable.
+    pub max_rounds: u32,
 }
 
 /// How an instance ended up, for the `--once` summary and the exit code.
@@ -269,6 +271,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     journal: crate::record::Journal::new(cfg.journal_dir.join(&r.name)),
                     verify_timeout: cfg.verify_timeout,
                     tail_wait: Duration::from_secs(5),
+                    max_rounds: cfg.max_rounds,
                 };
                 let outcome = repair::repair(r, &incident, &opts);
                 state_msg.0 = None;
@@ -277,19 +280,29 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                         deleted,
                         inserted,
                         statements,
-                        journal,
+                        keyless_inserts,
+                        journals,
                         elapsed,
+                        rounds,
                         still_applying,
                     } => {
                         for s in statements {
                             log.info(&format!("fix applied: {s}"));
                         }
+                        if *keyless_inserts > 0 {
+                            log.warn(&format!(
+                                "{keyless_inserts} rows were inserted into tables without any unique key: the replica may now also hold a stale near-duplicate of them, which no key can find"
+                            ));
+                        }
+                        let journals: Vec<String> =
+                            journals.iter().map(|p| p.display().to_string()).collect();
                         log.info(&format!(
-                            "repaired error {}: {deleted} rows deleted, {inserted} inserted in {:.3}s, SQL thread {}{}",
+                            "repaired error {}: {deleted} rows deleted, {inserted} inserted in {:.3}s ({rounds} round{}), SQL thread {}{}",
                             incident.errno,
                             elapsed.as_secs_f64(),
+                            if *rounds == 1 { "" } else { "s" },
                             if *still_applying { "restarted and still applying the transaction" } else { "running past the transaction" },
-                            journal.as_ref().map_or(String::new(), |p| format!("; undo journal {}", p.display()))
+                            if journals.is_empty() { String::new() } else { format!("; undo journal {}", journals.join(", ")) }
                         ));
                         repairs += 1;
                         repaired_now = true;
