@@ -178,8 +178,15 @@ fn apply_steps(
     Ok(applied)
 }
 
-pub fn restart_sql_thread(conn: &mut Conn, flavor: &Flavor) -> Result<(), ApplyError> {
-    run(conn, &format!("{} {TAG}", flavor.start_sql_thread_sql()))
+pub fn restart_sql_thread(
+    conn: &mut Conn,
+    flavor: &Flavor,
+    connection: &str,
+) -> Result<(), ApplyError> {
+    run(
+        conn,
+        &format!("{} {TAG}", flavor.start_sql_thread_sql(connection)),
+    )
 }
 
 /// How the SQL thread behaved after the restart.
@@ -203,9 +210,11 @@ pub fn verify(
 ) -> Result<Verification, ApplyError> {
     let start = Instant::now();
     loop {
-        let st = crate::status::read(conn, flavor).map_err(|source| ApplyError::Sql {
-            statement: flavor.show_status_sql().to_string(),
-            source,
+        let st = crate::status::read(conn, flavor, &incident.connection).map_err(|source| {
+            ApplyError::Sql {
+                statement: flavor.show_status_sql().to_string(),
+                source,
+            }
         })?;
         if let Some(st) = st {
             let moved = st.exec_master_log_file != incident.exec_master_log_file

@@ -390,8 +390,9 @@ fn insert_columns(t: &TableInfo, row: &Row) -> Result<(Vec<String>, Vec<String>)
                 cols.push(c.name.clone());
                 vals.push(render(t, row, i, "before")?.unwrap_or_else(|| "NULL".into()));
             }
-            // A column the image lacks can be left to its default only if it has one.
-            None if c.nullable || c.has_default => {}
+            // A column the image lacks (MINIMAL/NOBLOB) is refused even when it has a
+            // default: the default is not the primary's value, and once the transaction
+            // applies on top of an invented row nothing would ever report the difference.
             None => return Err(missing_column(t, i, "before")),
         }
     }

@@ -91,9 +91,11 @@ impl Replica {
 
     /// The relay-log index, from `@@relay_log_index` or, when that is empty, the default
     /// `<relay log base name>.index` beside the current relay file.
-    fn relay_logs(&self, relay_file: &str) -> RelayLogs {
+    fn relay_logs(&self, relay_file: &str, connection: &str) -> RelayLogs {
         let mut logs = self.relay.clone();
-        if logs.index.as_os_str().is_empty() {
+        // A named MariaDB connection has its own index, `<base>-<name>.index`, named
+        // like its relay files; @@relay_log_index is the default connection's.
+        if logs.index.as_os_str().is_empty() || !connection.is_empty() {
             let current = logs.resolve(relay_file);
             logs.index = current.with_extension("index");
         } else {
@@ -135,10 +137,14 @@ pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) 
                             instance = %replica.name,
                             "round {round}: the SQL thread stopped again on the same transaction: {errno} {message}"
                         );
-                        let again = crate::status::read(&mut replica.conn, &replica.flavor)
-                            .ok()
-                            .flatten()
-                            .and_then(|st| st.incident());
+                        let again = crate::status::read(
+                            &mut replica.conn,
+                            &replica.flavor,
+                            &incident.connection,
+                        )
+                        .ok()
+                        .flatten()
+                        .and_then(|st| st.incident());
                         match again {
                             Some(next)
                                 if next.relay_log_file == incident.relay_log_file
@@ -186,7 +192,7 @@ enum Round {
 }
 
 fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Round {
-    let logs = replica.relay_logs(&incident.relay_log_file);
+    let logs = replica.relay_logs(&incident.relay_log_file, &incident.connection);
     let target = Target {
         relay_file: logs.resolve(&incident.relay_log_file),
         relay_pos: incident.relay_log_pos,
@@ -279,7 +285,9 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             ),
         });
     }
-    if let Err(e) = apply::restart_sql_thread(&mut replica.conn, &replica.flavor) {
+    if let Err(e) =
+        apply::restart_sql_thread(&mut replica.conn, &replica.flavor, &incident.connection)
+    {
         return Round::Done(Outcome::Failed {
             reason: format!("fixes committed, but the SQL thread did not restart: {e}"),
         });

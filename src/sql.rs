@@ -17,6 +17,11 @@ pub fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// A quoted string literal for names (connection, lock): quotes and backslashes escaped.
+pub fn string_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 pub fn table(t: &TableInfo) -> String {
     format!("{}.{}", ident(&t.schema), ident(&t.name))
 }

@@ -25,19 +25,28 @@ impl Flavor {
         !self.mariadb && self.version >= (8, 0, 22)
     }
 
+    /// One row per replication connection: MariaDB's multi-source `SHOW ALL SLAVES
+    /// STATUS` (with `Connection_name`), MySQL's status with one row per channel.
     pub fn show_status_sql(&self) -> &'static str {
-        if self.replica_words() {
+        if self.mariadb {
+            "SHOW ALL SLAVES STATUS"
+        } else if self.replica_words() {
             "SHOW REPLICA STATUS"
         } else {
             "SHOW SLAVE STATUS"
         }
     }
 
-    pub fn start_sql_thread_sql(&self) -> &'static str {
-        if self.replica_words() {
-            "START REPLICA SQL_THREAD"
-        } else {
-            "START SLAVE SQL_THREAD"
+    /// Restarts the SQL thread of one connection/channel (`""` = the default one).
+    pub fn start_sql_thread_sql(&self, connection: &str) -> String {
+        let name = crate::sql::string_literal(connection);
+        match (self.mariadb, self.replica_words(), connection.is_empty()) {
+            (true, _, true) => "START SLAVE SQL_THREAD".into(),
+            (true, _, false) => format!("START SLAVE {name} SQL_THREAD"),
+            (false, true, true) => "START REPLICA SQL_THREAD".into(),
+            (false, true, false) => format!("START REPLICA SQL_THREAD FOR CHANNEL {name}"),
+            (false, false, true) => "START SLAVE SQL_THREAD".into(),
+            (false, false, false) => format!("START SLAVE SQL_THREAD FOR CHANNEL {name}"),
         }
     }
 }
@@ -45,6 +54,8 @@ impl Flavor {
 /// One row of the status statement, with both vocabularies folded into one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReplicaStatus {
+    /// MariaDB connection name / MySQL channel; empty for the default one.
+    pub connection: String,
     pub io_running: String,
     pub sql_running: bool,
     pub last_sql_errno: u32,
@@ -89,6 +100,7 @@ impl ReplicaStatus {
     pub fn from_fields(pairs: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
         let f = Fields(pairs.into_iter().collect());
         ReplicaStatus {
+            connection: f.text("Connection_name", "Channel_Name"),
             io_running: f.text("Slave_IO_Running", "Replica_IO_Running"),
             sql_running: f.get("Slave_SQL_Running", "Replica_SQL_Running") == Some("Yes"),
             last_sql_errno: f.num("Last_SQL_Errno", "Last_SQL_Errno") as u32,
@@ -115,6 +127,7 @@ impl ReplicaStatus {
         }
         let parsed = ErrorText::parse(&self.last_sql_error);
         Some(Incident {
+            connection: self.connection.clone(),
             errno: self.last_sql_errno,
             message: self.last_sql_error.clone(),
             relay_log_file: self.relay_log_file.clone(),
@@ -133,6 +146,8 @@ impl ReplicaStatus {
 /// A stopped SQL thread with an error we repair, and where its transaction is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
+    /// The replication connection (MariaDB) or channel (MySQL) that stopped.
+    pub connection: String,
     pub errno: u32,
     pub message: String,
     /// Start of the failing transaction in the relay log.
@@ -200,28 +215,43 @@ impl ErrorText {
     }
 }
 
-/// Reads the replica's status row; `None` when the server is not a replica.
+/// Reads every replication connection's status row; empty when the server is not a
+/// replica.
+pub fn read_all(
+    conn: &mut impl mysql::prelude::Queryable,
+    flavor: &Flavor,
+) -> Result<Vec<ReplicaStatus>, mysql::Error> {
+    let rows: Vec<mysql::Row> = conn.query(flavor.show_status_sql())?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let names: Vec<String> = row
+                .columns_ref()
+                .iter()
+                .map(|c| c.name_str().into_owned())
+                .collect();
+            let values = row.unwrap();
+            ReplicaStatus::from_fields(names.into_iter().zip(values).map(|(n, v)| {
+                let text = match v {
+                    mysql::Value::NULL => None,
+                    mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                };
+                (n, text)
+            }))
+        })
+        .collect())
+}
+
+/// The status row of one connection/channel.
 pub fn read(
     conn: &mut impl mysql::prelude::Queryable,
     flavor: &Flavor,
+    connection: &str,
 ) -> Result<Option<ReplicaStatus>, mysql::Error> {
-    let row: Option<mysql::Row> = conn.query_first(flavor.show_status_sql())?;
-    Ok(row.map(|row| {
-        let names: Vec<String> = row
-            .columns_ref()
-            .iter()
-            .map(|c| c.name_str().into_owned())
-            .collect();
-        let values = row.unwrap();
-        ReplicaStatus::from_fields(names.into_iter().zip(values).map(|(n, v)| {
-            let text = match v {
-                mysql::Value::NULL => None,
-                mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-            };
-            (n, text)
-        }))
-    }))
+    Ok(read_all(conn, flavor)?
+        .into_iter()
+        .find(|s| s.connection == connection))
 }
 
 #[cfg(test)]
@@ -277,16 +307,22 @@ mod tests {
 
     #[test]
     fn statements_by_flavor() {
+        let maria = Flavor::from_version("10.11.19-MariaDB-log");
+        assert_eq!(maria.show_status_sql(), "SHOW ALL SLAVES STATUS");
         assert_eq!(
-            Flavor::from_version("10.11.19-MariaDB-log").show_status_sql(),
-            "SHOW SLAVE STATUS"
+            maria.start_sql_thread_sql("b"),
+            "START SLAVE 'b' SQL_THREAD"
+        );
+        assert_eq!(
+            Flavor::from_version("8.4.0").start_sql_thread_sql("ch1"),
+            "START REPLICA SQL_THREAD FOR CHANNEL 'ch1'"
         );
         assert_eq!(
             Flavor::from_version("8.0.22").show_status_sql(),
             "SHOW REPLICA STATUS"
         );
         assert_eq!(
-            Flavor::from_version("8.0.21").start_sql_thread_sql(),
+            Flavor::from_version("8.0.21").start_sql_thread_sql(""),
             "START SLAVE SQL_THREAD"
         );
     }

@@ -189,7 +189,8 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
     let mut repairs = 0u64;
     let mut backoff = cfg.interval;
     // The transaction last refused or failed: not retried until the position changes.
-    let mut given_up: Option<(String, u64, String)> = None;
+    let mut given_up: std::collections::HashSet<(String, String, u64, String)> =
+        std::collections::HashSet::new();
     let summary = |repairs, state| Summary {
         instance: log.name(),
         repairs,
@@ -217,9 +218,9 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 }
             },
         };
-        let st = match status::read(&mut r.conn, &r.flavor) {
-            Ok(Some(st)) => st,
-            Ok(None) => {
+        let all = match status::read_all(&mut r.conn, &r.flavor) {
+            Ok(all) if !all.is_empty() => all,
+            Ok(_) => {
                 let msg = format!(
                     "{} is not a replica (empty {})",
                     r.name,
@@ -245,22 +246,42 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 continue;
             }
         };
+        // Multi-source: the connection that needs attention first, an incident not
+        // given up on before anything else.
+        let key_of = |i: &crate::status::Incident| {
+            (
+                i.connection.clone(),
+                i.relay_log_file.clone(),
+                i.relay_log_pos,
+                i.message.clone(),
+            )
+        };
+        let st = all
+            .iter()
+            .find(|s| {
+                s.incident()
+                    .is_some_and(|i| !given_up.contains(&key_of(&i)))
+            })
+            .or_else(|| all.iter().find(|s| !s.sql_running))
+            .unwrap_or(&all[0])
+            .clone();
+        let on = if st.connection.is_empty() {
+            String::new()
+        } else {
+            format!("connection '{}': ", st.connection)
+        };
         let mut state = FinalState::Healthy;
         let mut repaired_now = false;
         if let Some(incident) = st.incident() {
-            let key = (
-                incident.relay_log_file.clone(),
-                incident.relay_log_pos,
-                incident.message.clone(),
-            );
-            if given_up.as_ref() == Some(&key) {
+            let key = key_of(&incident);
+            if given_up.contains(&key) {
                 state = FinalState::NeedsHuman(format!(
                     "error {} still unrepaired at {}:{}",
                     incident.errno, incident.relay_log_file, incident.relay_log_pos
                 ));
             } else {
                 log.warn(&format!(
-                    "SQL thread stopped with error {} at relay log {}:{}: {}",
+                    "{on}SQL thread stopped with error {} at relay log {}:{}: {}",
                     incident.errno,
                     incident.relay_log_file,
                     incident.relay_log_pos,
@@ -322,7 +343,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                             statements.len(),
                             incident.errno
                         ));
-                        given_up = Some(key);
+                        given_up.insert(key);
                     }
                     Outcome::Refused { reason } | Outcome::Failed { reason } => {
                         log.error(&format!(
@@ -331,18 +352,18 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                             incident.errno
                         ));
                         state = FinalState::NeedsHuman(format!("{}: {reason}", outcome.label()));
-                        given_up = Some(key);
+                        given_up.insert(key);
                     }
                 }
             }
         } else if !st.sql_running {
             let msg = if st.last_sql_errno != 0 {
                 format!(
-                    "SQL thread stopped with error {} (not a row-drift error, left alone): {}",
+                    "{on}SQL thread stopped with error {} (not a row-drift error, left alone): {}",
                     st.last_sql_errno, st.last_sql_error
                 )
             } else {
-                "SQL thread is not running (stopped by hand?)".to_string()
+                format!("{on}SQL thread is not running (stopped by hand?)")
             };
             state_msg.say(&log, "WARN", msg.clone());
             state = FinalState::NeedsHuman(msg);
