@@ -184,3 +184,330 @@ fn dry_run_prints_the_fix_and_changes_nothing() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+// ---- The repair engine: whole transactions, one restart, every MariaDB flavour. ----
+
+/// Counts "repaired error" lines: one per SQL-thread restart cycle of a repair.
+fn repairs_in(out: &str) -> usize {
+    out.lines().filter(|l| l.contains("repaired error")).count()
+}
+
+#[test]
+fn insert_select_of_5000_rows_with_1000_scattered_conflicts_needs_one_restart() {
+    let lab = lab("bulk", &[]);
+    lab.on_primary(&["CREATE TABLE lab.src (id INT PRIMARY KEY, k INT, v VARCHAR(40))"]);
+    lab.on_primary(&[
+        "INSERT INTO lab.src SELECT seq, seq * 10, CONCAT('row ', seq) FROM lab.seq_10000_to_14999",
+    ]);
+    lab.wait_caught_up();
+    // 1000 rows the replica holds already: 500 by PK, 500 by the unique key only.
+    lab.drift(
+        "INSERT INTO lab.t SELECT seq, seq * 10 + 1, 'stale' FROM lab.seq_10000_to_14999_step_10",
+    );
+    lab.drift(
+        "INSERT INTO lab.t SELECT seq + 100000, (seq + 5) * 10, 'holds a key' FROM lab.seq_10000_to_14999_step_10",
+    );
+    lab.on_primary(&["INSERT INTO lab.t SELECT id, k, v FROM lab.src"]);
+    lab.wait_for_error(1062);
+    let out = repair_once(&lab);
+    assert_eq!(
+        repairs_in(&out),
+        1,
+        "one restart for the whole transaction: {out}"
+    );
+    assert!(out.contains("1000 rows deleted"), "{out}");
+    assert!(out.contains("(1 round)"), "{out}");
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn delete_then_reinsert_of_a_key_the_replica_lacks() {
+    let lab = lab("delins", &[]);
+    lab.drift("DELETE FROM lab.t WHERE id = 2");
+    let mut p = lab.primary();
+    p.query_drop("BEGIN").unwrap();
+    p.query_drop("DELETE FROM lab.t WHERE id = 2").unwrap();
+    p.query_drop("INSERT INTO lab.t VALUES (2, 20, 'reborn')")
+        .unwrap();
+    p.query_drop("COMMIT").unwrap();
+    lab.wait_for_error(1032);
+    repair_once(&lab);
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn update_moving_a_row_onto_a_unique_value_another_replica_row_holds() {
+    let lab = lab("moveuk", &[]);
+    lab.drift("INSERT INTO lab.t VALUES (50, 99, 'replica only, holds k=99')");
+    lab.on_primary(&["UPDATE lab.t SET k = 99 WHERE id = 1"]);
+    lab.wait_for_error(1062);
+    let out = repair_once(&lab);
+    assert!(out.contains("1 rows deleted"), "{out}");
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn nullable_unique_key_holding_null_plus_a_real_conflict() {
+    let lab = lab("nulluk", &[]);
+    // NULLs never conflict: both replica and primary hold k = NULL rows.
+    lab.on_primary(&["INSERT INTO lab.t VALUES (4, NULL, 'null k')"]);
+    lab.wait_caught_up();
+    lab.drift("INSERT INTO lab.t VALUES (6, 60, 'replica only')");
+    lab.on_primary(&[
+        "INSERT INTO lab.t VALUES (5, NULL, 'another null k'), (6, 61, 'conflicts on id')",
+    ]);
+    lab.wait_for_error(1062);
+    let out = repair_once(&lab);
+    assert!(
+        !out.contains("`k` IS NULL") && !out.contains("`k` = NULL"),
+        "{out}"
+    );
+    assert!(out.contains("1 rows deleted"), "{out}");
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn table_without_any_key_row_not_found_1032() {
+    let lab = lab("keyless", &[]);
+    lab.on_primary(&[
+        "CREATE TABLE lab.log (a INT, b VARCHAR(20))",
+        "INSERT INTO lab.log VALUES (1, 'x'), (2, 'y')",
+    ]);
+    lab.wait_caught_up();
+    lab.drift("DELETE FROM lab.log WHERE a = 2");
+    lab.on_primary(&["UPDATE lab.log SET b = 'z' WHERE a = 2"]);
+    lab.wait_for_error(1032);
+    let out = repair_once(&lab);
+    assert!(
+        out.contains("stale near-duplicate"),
+        "the record warns about keyless tables: {out}"
+    );
+    lab.assert_converged("lab.log");
+}
+
+#[test]
+fn minimal_row_image_that_cannot_be_rebuilt_is_refused_and_nothing_runs() {
+    let lab = lab("minimal", &[]);
+    lab.drift("DELETE FROM lab.t WHERE id = 2");
+    lab.on_primary(&[
+        "SET SESSION binlog_row_image = 'MINIMAL'",
+        "UPDATE lab.t SET v = 'x' WHERE id = 2",
+    ]);
+    lab.wait_for_error(1032);
+    let out = lab.repair(&["--once"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "needs a human: {t}");
+    assert!(t.contains("refused"), "{t}");
+    assert!(t.contains("does not carry column"), "{t}");
+    assert!(!t.contains("fix applied"), "{t}");
+    assert!(
+        files_under(&lab.journal_dir()).is_empty(),
+        "nothing was journalled or changed"
+    );
+    assert_eq!(
+        lab.status()["Last_SQL_Errno"],
+        "1032",
+        "replication left stopped"
+    );
+}
+
+#[test]
+fn parallel_replication_with_4_threads() {
+    let lab = lab("parallel", &["--parallel", "4"]);
+    lab.drift("INSERT INTO lab.t VALUES (7, 70, 'replica only')");
+    lab.drift("DELETE FROM lab.t WHERE id = 3");
+    lab.on_primary(&[
+        "INSERT INTO lab.t VALUES (7, 71, 'from primary')",
+        "UPDATE lab.t SET v = 'three!' WHERE id = 3",
+    ]);
+    lab.wait_for_error(1062);
+    let out = repair_once(&lab);
+    assert_eq!(repairs_in(&out), 2, "{out}");
+    lab.assert_converged("lab.t");
+    let threads: u64 = lab
+        .replica()
+        .query_first("SELECT @@slave_parallel_threads")
+        .unwrap()
+        .unwrap();
+    assert_eq!(threads, 4, "the worker configuration is left alone");
+}
+
+#[test]
+fn gtid_replica_with_log_slave_updates_gets_no_errant_gtid() {
+    let lab = lab("gtid", &["--gtid", "--replica-binlog"]);
+    lab.drift("INSERT INTO lab.t VALUES (8, 80, 'replica only')");
+    lab.on_primary(&["INSERT INTO lab.t VALUES (8, 81, 'from primary')"]);
+    lab.wait_for_error(1062);
+    repair_once(&lab);
+    lab.assert_converged("lab.t");
+    // Every GTID in the replica's binlog comes from the primary (server 1), none from
+    // the replica itself (server 2): the fix ran with sql_log_bin=0.
+    let pos: String = lab
+        .replica()
+        .query_first("SELECT @@gtid_binlog_pos")
+        .unwrap()
+        .unwrap();
+    assert!(!pos.is_empty(), "the replica logs replicated transactions");
+    for gtid in pos.split(',') {
+        assert_eq!(
+            gtid.split('-').nth(1),
+            Some("1"),
+            "errant GTID {gtid} in {pos}"
+        );
+    }
+}
+
+#[test]
+fn primary_with_log_bin_compress() {
+    let lab = lab("compress", &["--compress"]);
+    lab.drift("INSERT INTO lab.t VALUES (9, 90, 'replica only')");
+    lab.on_primary(&["INSERT INTO lab.t VALUES (9, 91, REPEAT('compressible ', 2))"]);
+    lab.wait_for_error(1062);
+    repair_once(&lab);
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn multi_source_with_two_connections() {
+    let lab = lab("multi_a", &[]);
+    let other = Lab::up("multi_b", &["--primary-id", "3"]);
+    // The other lab's replica has server_id 2 too: a primary drops a dump thread when
+    // another replica with the same id connects, so the two would evict each other.
+    other.replica().query_drop("STOP SLAVE").unwrap();
+    // Start 'b' after the other lab's own setup (its users exist here already).
+    let (file, pos): (String, u64) = {
+        let row: mysql::Row = other
+            .primary()
+            .query_first("SHOW MASTER STATUS")
+            .unwrap()
+            .unwrap();
+        (row.get(0).unwrap(), row.get(1).unwrap())
+    };
+    other.on_primary(&[
+        "CREATE DATABASE lab2",
+        "CREATE TABLE lab2.t (id INT PRIMARY KEY, v VARCHAR(20))",
+    ]);
+    lab.replica()
+        .query_drop(format!(
+            "CHANGE MASTER 'b' TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_CONNECT_RETRY=1, MASTER_LOG_FILE='{file}', MASTER_LOG_POS={pos}, MASTER_USE_GTID=no",
+            other.get("PRIMARY_PORT")
+        ))
+        .unwrap();
+    lab.replica().query_drop("START SLAVE 'b'").unwrap();
+    other.on_primary(&["INSERT INTO lab2.t VALUES (1, 'one')"]);
+    let count = |lab: &Lab| -> u64 {
+        lab.replica()
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'lab2'",
+            )
+            .unwrap()
+            .unwrap()
+    };
+    let start = std::time::Instant::now();
+    while count(&lab) == 0 {
+        if start.elapsed().as_secs() >= 30 {
+            let rows: Vec<mysql::Row> = lab.replica().query("SHOW ALL SLAVES STATUS").unwrap();
+            let fields: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    let names = [
+                        "Connection_name",
+                        "Slave_IO_Running",
+                        "Slave_SQL_Running",
+                        "Last_IO_Error",
+                        "Last_SQL_Error",
+                    ];
+                    names
+                        .iter()
+                        .map(|f| format!("{f}={:?}", r.get::<Option<String>, _>(*f)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            panic!("connection 'b' never replicated: {fields:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Drift on the 'b' source's table, then a conflict through connection 'b'.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    lab.drift("INSERT INTO lab2.t VALUES (2, 'replica only')");
+    other.on_primary(&["INSERT INTO lab2.t VALUES (2, 'from b')"]);
+    let start = std::time::Instant::now();
+    loop {
+        let rows: Vec<mysql::Row> = lab.replica().query("SHOW ALL SLAVES STATUS").unwrap();
+        let b = rows
+            .iter()
+            .find(|r| r.get::<String, _>("Connection_name").as_deref() == Some("b"))
+            .unwrap();
+        if b.get::<String, _>("Last_SQL_Errno").as_deref() == Some("1062") {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "connection 'b' did not stop on 1062"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = repair_once(&lab);
+    assert!(out.contains("connection 'b'"), "{out}");
+    // Connection 'b' runs again and both sources' tables converge.
+    let start = std::time::Instant::now();
+    loop {
+        let p: (String, Option<u64>) = other
+            .primary()
+            .query_first("CHECKSUM TABLE lab2.t")
+            .unwrap()
+            .unwrap();
+        let r: (String, Option<u64>) = lab
+            .replica()
+            .query_first("CHECKSUM TABLE lab2.t")
+            .unwrap()
+            .unwrap();
+        if p.1 == r.1 {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "lab2.t did not converge: {p:?} vs {r:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn twenty_conflicting_transactions_in_a_row_the_worker_keeps_going() {
+    let lab = lab("twenty", &[]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .args(["-u", lab.get("LAB_USER"), "-S", lab.get("REPLICA_SOCKET")])
+        .args(["--interval", "0.05", "-t", "120", "-l"])
+        .arg(lab.dir.join("log"))
+        .arg("--journal-dir")
+        .arg(lab.journal_dir())
+        .env("MYSQL_PWD", lab.get("LAB_PASSWORD"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for i in 0..20 {
+        let id = 100 + i;
+        lab.drift(&format!(
+            "INSERT INTO lab.t VALUES ({id}, {}, 'replica only')",
+            id * 10
+        ));
+        lab.on_primary(&[&format!(
+            "INSERT INTO lab.t VALUES ({id}, {}, 'primary')",
+            id * 10 + 1
+        )]);
+    }
+    let converged = std::panic::catch_unwind(|| lab.assert_converged("lab.t"));
+    child.kill().ok();
+    child.wait().ok();
+    converged.unwrap();
+    let log = files_under(&lab.dir.join("log"))
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("repl-repair."))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<String>();
+    assert_eq!(repairs_in(&log), 20, "{log}");
+}
