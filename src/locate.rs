@@ -110,14 +110,31 @@ pub struct Located {
     pub end_file: PathBuf,
     pub end_pos: u64,
     pub files: u64,
+    /// Committed transactions passed over before the failing one (MySQL MTS gaps).
+    pub skipped_transactions: u64,
+}
+
+/// Where a rows event was read, for the callback of [`read_transaction`].
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    pub file: &'a Path,
+    pub offset: u64,
+    /// Transactions passed over before this one (see [`read_transaction`]); a callback
+    /// that sees it change must forget what it gathered from the earlier transaction.
+    pub transaction: u64,
 }
 
 /// Streams the failing transaction's rows events to `on_rows`, in order, never holding
 /// more than one event in memory. Returns when the commit has been read.
+///
+/// On MySQL's multi-threaded replica `Relay_Log_Pos` is only a low-water mark: later
+/// transactions may have committed and the failing one may come after it. So when a
+/// transaction ends without the failing event (known by `end_log_pos`), it is passed
+/// over and the next one is read, until the failing event's transaction is complete.
 pub fn read_transaction<E>(
     logs: &RelayLogs,
     target: &Target,
-    mut on_rows: impl FnMut(&TableMap, &RowsEvent, &Path, u64) -> Result<(), E>,
+    mut on_rows: impl FnMut(&TableMap, &RowsEvent, &Position<'_>) -> Result<(), E>,
 ) -> Result<Result<Located, E>, LocateError> {
     let mut reader = BinlogReader::open_at(&target.relay_file, target.relay_pos)?;
     let mut path = target.relay_file.clone();
@@ -218,7 +235,12 @@ pub fn read_transaction<E>(
                             "rows event without TABLE_MAP".into(),
                         ),
                     })?;
-                if let Err(e) = on_rows(map, &rows, &path, offset) {
+                let at = Position {
+                    file: &path,
+                    offset,
+                    transaction: out.skipped_transactions,
+                };
+                if let Err(e) = on_rows(map, &rows, &at) {
                     return Ok(Err(e));
                 }
                 // A rows event outside BEGIN…COMMIT (non-transactional engine, no GTID)
@@ -228,6 +250,14 @@ pub fn read_transaction<E>(
             _ => false,
         };
         if ends {
+            if target.end_log_pos.is_some() && out.failing_event.is_none() {
+                out.skipped_transactions += 1;
+                out.gtid = None;
+                in_txn = false;
+                standalone = false;
+                maps.clear();
+                continue;
+            }
             out.end_file = path.clone();
             out.end_pos = reader.position();
             break;

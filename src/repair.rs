@@ -203,7 +203,13 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
     let mut tables: HashMap<(String, String), Arc<TableInfo>> = HashMap::new();
     let mut planner = Planner::new();
     let conn = &mut replica.conn;
-    let located = locate::read_transaction(&logs, &target, |map, rows, _path, _offset| {
+    let mut transaction = 0;
+    let located = locate::read_transaction(&logs, &target, |map, rows, at| {
+        if at.transaction != transaction {
+            // The earlier transaction was not the failing one (MTS low-water mark).
+            transaction = at.transaction;
+            planner = Planner::new();
+        }
         let key = (map.schema.clone(), map.table.clone());
         let table = match tables.get(&key) {
             Some(t) => t.clone(),

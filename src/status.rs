@@ -71,6 +71,8 @@ pub struct ReplicaStatus {
     pub seconds_behind: Option<u64>,
     pub read_master_log_file: String,
     pub read_master_log_pos: u64,
+    /// MySQL MTS: the failed worker's (LAST_ERROR_NUMBER, LAST_ERROR_MESSAGE).
+    pub worker_error: Option<(u32, String)>,
 }
 
 /// A named-field lookup that accepts the old or the new field name.
@@ -117,29 +119,50 @@ impl ReplicaStatus {
                 .and_then(|v| v.parse().ok()),
             read_master_log_file: f.text("Master_Log_File", "Source_Log_File"),
             read_master_log_pos: f.num("Read_Master_Log_Pos", "Read_Source_Log_Pos"),
+            worker_error: None,
         }
     }
 
     /// The incident this status describes, if the SQL thread stopped on an error we repair.
+    ///
+    /// On a MySQL multi-threaded replica the status carries the coordinator's message
+    /// (with the position) and the worker's error must come from
+    /// performance_schema.replication_applier_status_by_worker (`worker_error`).
     pub fn incident(&self) -> Option<Incident> {
-        if self.sql_running || !Incident::is_repairable(self.last_sql_errno) {
+        if self.sql_running {
+            return None;
+        }
+        let (errno, worker_message) = match &self.worker_error {
+            Some((n, m)) if self.is_coordinator_stop() => (*n, Some(m.as_str())),
+            _ => (self.last_sql_errno, None),
+        };
+        if !Incident::is_repairable(errno) {
             return None;
         }
         let parsed = ErrorText::parse(&self.last_sql_error);
+        let detail = worker_message.map(ErrorText::parse).unwrap_or_default();
         Some(Incident {
             connection: self.connection.clone(),
-            errno: self.last_sql_errno,
-            message: self.last_sql_error.clone(),
+            errno,
+            message: match worker_message {
+                Some(m) => format!("{m} (coordinator: {})", self.last_sql_error),
+                None => self.last_sql_error.clone(),
+            },
             relay_log_file: self.relay_log_file.clone(),
             relay_log_pos: self.relay_log_pos,
             exec_master_log_file: self.exec_master_log_file.clone(),
             exec_master_log_pos: self.exec_master_log_pos,
             master_server_id: self.master_server_id,
-            end_log_pos: parsed.end_log_pos,
-            master_log_file: parsed.master_log_file,
-            table: parsed.table,
-            key_name: parsed.key_name,
+            end_log_pos: parsed.end_log_pos.or(detail.end_log_pos),
+            master_log_file: parsed.master_log_file.or(detail.master_log_file),
+            table: parsed.table.or(detail.table),
+            key_name: parsed.key_name.or(detail.key_name),
         })
+    }
+
+    /// MySQL's multi-threaded replica stops with the coordinator's summary message.
+    pub fn is_coordinator_stop(&self) -> bool {
+        self.last_sql_error.starts_with("Coordinator stopped")
     }
 }
 
@@ -222,7 +245,7 @@ pub fn read_all(
     flavor: &Flavor,
 ) -> Result<Vec<ReplicaStatus>, mysql::Error> {
     let rows: Vec<mysql::Row> = conn.query(flavor.show_status_sql())?;
-    Ok(rows
+    let mut all: Vec<ReplicaStatus> = rows
         .into_iter()
         .map(|row| {
             let names: Vec<String> = row
@@ -240,7 +263,20 @@ pub fn read_all(
                 (n, text)
             }))
         })
-        .collect())
+        .collect();
+    if !flavor.mariadb {
+        for st in all.iter_mut().filter(|s| s.is_coordinator_stop()) {
+            let worker: Option<(u32, String)> = conn.exec_first(
+                "SELECT /* repl-repair */ LAST_ERROR_NUMBER, LAST_ERROR_MESSAGE \
+                 FROM performance_schema.replication_applier_status_by_worker \
+                 WHERE CHANNEL_NAME = ? AND LAST_ERROR_NUMBER <> 0 \
+                 ORDER BY LAST_ERROR_TIMESTAMP DESC LIMIT 1",
+                (st.connection.as_str(),),
+            )?;
+            st.worker_error = worker;
+        }
+    }
+    Ok(all)
 }
 
 /// The status row of one connection/channel.

@@ -250,7 +250,7 @@ fn one_transaction_is_followed_across_many_relay_files() {
     };
     let mut rows = 0;
     let mut last_update = None;
-    let located = locate::read_transaction::<()>(&logs, &target, |map, ev, _, _| {
+    let located = locate::read_transaction::<()>(&logs, &target, |map, ev, _| {
         assert_eq!(map.table, "t");
         rows += ev.rows.len();
         if ev.op == RowOp::Update {
@@ -272,4 +272,49 @@ fn a_position_inside_an_event_is_refused() {
     let f = &relay_files(&dir)[0];
     let err = BinlogReader::open_at(f, 5).unwrap_err().to_string();
     assert!(err.contains("is not the start of an event"), "{err}");
+}
+
+#[test]
+fn a_low_water_mark_before_the_failing_transaction_is_read_past() {
+    // MySQL MTS: Relay_Log_Pos may point at an earlier, already committed transaction.
+    let dir = case("multi-file");
+    let files = relay_files(&dir);
+    let (mut first_gtid, mut last_xid) = (None, None);
+    for f in &files {
+        let mut r = BinlogReader::open(f).unwrap();
+        while let Some(ev) = r.next_event().unwrap() {
+            match ev.header.event_type {
+                EventType::MARIADB_GTID if first_gtid.is_none() => {
+                    first_gtid = Some((f.clone(), ev.offset, ev.header.server_id))
+                }
+                EventType::XID => last_xid = Some(u64::from(ev.header.log_pos)),
+                _ => {}
+            }
+        }
+    }
+    let (file, pos, server_id) = first_gtid.unwrap();
+    let target = Target {
+        relay_file: file,
+        relay_pos: pos,
+        master_server_id: server_id,
+        end_log_pos: last_xid,
+        tail_wait: Duration::from_millis(100),
+    };
+    let logs = RelayLogs {
+        datadir: dir.clone(),
+        index: dir.join("replica-relay-bin.index"),
+    };
+    let mut rows_by_txn = std::collections::BTreeMap::new();
+    let located = locate::read_transaction::<()>(&logs, &target, |_, ev, at| {
+        *rows_by_txn.entry(at.transaction).or_insert(0) += ev.rows.len();
+        Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(
+        located.skipped_transactions >= 2,
+        "CREATE DATABASE and CREATE TABLE passed over: {located:?}"
+    );
+    assert_eq!(rows_by_txn.values().sum::<usize>(), 301);
+    assert!(located.failing_event.is_some());
 }
