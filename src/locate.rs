@@ -122,6 +122,9 @@ pub struct Position<'a> {
     /// Transactions passed over before this one (see [`read_transaction`]); a callback
     /// that sees it change must forget what it gathered from the earlier transaction.
     pub transaction: u64,
+    /// The event comes before the failing event in its transaction: the SQL thread
+    /// applied it without error before it failed.
+    pub before_failing: bool,
 }
 
 /// Streams the failing transaction's rows events to `on_rows`, in order, never holding
@@ -239,6 +242,7 @@ pub fn read_transaction<E>(
                     file: &path,
                     offset,
                     transaction: out.skipped_transactions,
+                    before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
                 };
                 if let Err(e) = on_rows(map, &rows, &at) {
                     return Ok(Err(e));

@@ -11,10 +11,12 @@
 //! nothing. This covers every conflicting row of the transaction in one pass, so the SQL
 //! thread is restarted once.
 
+use crate::binlog::Value;
 use crate::binlog::rows::{Row, RowChange};
 use crate::schema::{TableInfo, UniqueKey};
 use crate::sql;
 use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// Replica rows holding a key value the transaction is about to create.
@@ -29,6 +31,8 @@ pub struct DeleteStep {
     pub except: Option<String>,
     /// `WHERE` condition selecting the rows to remove.
     pub condition: String,
+    /// Key hashes that, if touched before the failing event, make this step moot.
+    pub pending: Vec<u64>,
 }
 
 /// A before-image the transaction expects to find.
@@ -37,6 +41,8 @@ pub struct InsertStep {
     pub table: Arc<TableInfo>,
     /// Condition that finds the row the way the SQL thread would (its identity).
     pub identity: String,
+    /// Key hashes that, if touched before the failing event, make this step moot.
+    pub pending: Vec<u64>,
     /// `(col, …) VALUES (…)`, generated columns left out.
     pub columns: Vec<String>,
     pub values: Vec<String>,
@@ -199,22 +205,71 @@ fn chunks<'a, T>(
 #[error("{0}")]
 pub struct Refusal(pub String);
 
-/// Accumulates the plan while the transaction streams past: memory grows with the
-/// number of distinct key values touched, not with the size of the row images.
+/// Accumulates the plan while the transaction streams past. Memory grows with the key
+/// values touched from the failing event on (8 bytes each), plus a fixed-size filter for
+/// the events before it: a 300 MB transaction whose conflict is in its last event costs
+/// a few megabytes, not a copy of its keys.
+///
+/// Why the events before the failing one need no fixes: the SQL thread applied them
+/// without error just before it failed (then rolled back). They still matter for the
+/// simulation (a key they touched is not a first touch later), so their key values go
+/// into a Bloom filter; a step whose key the filter may have seen is kept *pending*,
+/// and a second, exact pass over those events settles it (see [`Planner::pending`]).
 #[derive(Debug, Default)]
 pub struct Planner {
-    touched: HashSet<(String, usize, Vec<String>)>,
+    touched: HashSet<u64>,
+    prefix: Bloom,
+    pending: HashSet<u64>,
     plan: RepairPlan,
 }
 
-/// Index used in `touched` for the whole-row identity of a table without unique keys.
+/// Index used for the whole-row identity of a table without unique keys.
 const WHOLE_ROW: usize = usize::MAX;
+
+enum Touch {
+    /// Touched before in the failing part of the transaction: nothing to require.
+    Seen,
+    /// A first touch; `Some(hash)` when the events before the failing one may have
+    /// touched it too (to be settled by the exact pass).
+    First(Option<u64>),
+}
+
+/// A fixed 8 MiB Bloom filter (2^26 bits, 4 probes): about 2 % false positives at
+/// 8 million keys, and a false positive only costs an exact check, never a wrong fix.
+#[derive(Debug, Default)]
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    const BITS: u64 = 1 << 26;
+
+    fn probes(h: u64) -> impl Iterator<Item = u64> {
+        let (a, b) = (h, h.rotate_left(32) | 1);
+        (0..4u64).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % Self::BITS)
+    }
+
+    fn insert(&mut self, h: u64) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; (Self::BITS / 64) as usize];
+        }
+        for p in Self::probes(h) {
+            self.bits[(p / 64) as usize] |= 1 << (p % 64);
+        }
+    }
+
+    fn may_contain(&self, h: u64) -> bool {
+        !self.bits.is_empty()
+            && Self::probes(h).all(|p| self.bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
+    }
+}
 
 impl Planner {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A row change from the failing event on: plan it.
     pub fn feed(&mut self, table: &Arc<TableInfo>, change: &RowChange) -> Result<(), Refusal> {
         self.plan.rows_seen += 1;
         if let Some(before) = &change.before {
@@ -226,29 +281,62 @@ impl Planner {
         Ok(())
     }
 
-    pub fn finish(self) -> RepairPlan {
+    /// A row change before the failing event: applied fine, only remember its keys.
+    pub fn feed_applied(&mut self, table: &Arc<TableInfo>, change: &RowChange) {
+        self.plan.rows_seen += 1;
+        for h in change_hashes(table, change) {
+            self.prefix.insert(h);
+        }
+    }
+
+    /// Key hashes the exact pass over the events before the failing one must look for.
+    pub fn pending(&self) -> &HashSet<u64> {
+        &self.pending
+    }
+
+    /// The plan, dropping steps whose key the events before the failing one did touch
+    /// (`touched_before`: the pending hashes the exact pass found).
+    pub fn finish(mut self, touched_before: &HashSet<u64>) -> RepairPlan {
+        let keep = |p: &Vec<u64>| !p.iter().any(|h| touched_before.contains(h));
+        self.plan.deletes.retain(|d| keep(&d.pending));
+        self.plan.inserts.retain(|i| keep(&i.pending));
         self.plan
     }
 
-    fn first_touch(&mut self, t: &TableInfo, key: usize, values: Vec<String>) -> bool {
-        self.touched
-            .insert((format!("{}.{}", t.schema, t.name), key, values))
+    fn touch(&mut self, h: u64) -> Touch {
+        if !self.touched.insert(h) {
+            return Touch::Seen;
+        }
+        if self.prefix.may_contain(h) {
+            self.pending.insert(h);
+            Touch::First(Some(h))
+        } else {
+            Touch::First(None)
+        }
     }
 
     /// After-image of an INSERT/UPDATE: every unique value it creates must not be held
     /// by another replica row, unless this transaction already touched it.
     fn require_absent(&mut self, t: &Arc<TableInfo>, after: &Row) -> Result<(), Refusal> {
+        if t.identity_key().is_none() {
+            // A keyless row the transaction inserts may be the one it deletes later.
+            if let Ok(h) = whole_row_hash(t, after) {
+                self.touch(h);
+            }
+        }
         for (k, key) in t.unique_keys.iter().enumerate() {
-            let Some(lits) = key_literals(t, key, after, "after")? else {
+            let Some(h) = key_hash(t, k, key, after, "after")? else {
                 continue;
             };
-            if self.first_touch(t, k, lits.clone()) {
+            if let Touch::First(pending) = self.touch(h) {
+                let lits = key_literals(t, key, after, "after")?.unwrap_or_default();
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
                     key_index: k,
                     condition: key_condition(t, key, &lits),
                     literals: lits,
                     except: None,
+                    pending: pending.into_iter().collect(),
                 });
             }
         }
@@ -258,48 +346,54 @@ impl Planner {
     /// Before-image of an UPDATE/DELETE: the row must exist as the SQL thread finds it.
     fn require_present(&mut self, t: &Arc<TableInfo>, before: &Row) -> Result<(), Refusal> {
         let identity = t.identity_key();
-        let (id_index, id_lits, id_cond) = match identity {
+        let (id_index, id_hash, id_cond) = match identity {
             Some(key) => {
                 let k = t.unique_keys.iter().position(|u| u == key).unwrap_or(0);
-                let lits = key_literals(t, key, before, "before")?.ok_or_else(|| {
+                let null_key = || {
                     Refusal(format!(
                         "a before-image of {}.{} has NULL in its key {}",
                         t.schema, t.name, key.name
                     ))
-                })?;
-                let cond = key_condition(t, key, &lits);
-                (k, lits, cond)
+                };
+                let h = key_hash(t, k, key, before, "before")?.ok_or_else(null_key)?;
+                let lits = key_literals(t, key, before, "before")?.ok_or_else(null_key)?;
+                (k, h, key_condition(t, key, &lits))
             }
             None => {
                 let lits = whole_row_literals(t, before)?;
-                let cond = whole_row_condition(t, &lits);
-                (WHOLE_ROW, lits, cond)
+                (
+                    WHOLE_ROW,
+                    whole_row_hash(t, before)?,
+                    whole_row_condition(t, &lits),
+                )
             }
         };
-        if !self.first_touch(t, id_index, id_lits) {
+        let Touch::First(id_pending) = self.touch(id_hash) else {
             // The transaction itself put this row here; nothing to require.
             for (k, key) in t.unique_keys.iter().enumerate() {
-                if let Some(lits) = key_literals(t, key, before, "before")? {
-                    self.first_touch(t, k, lits);
+                if let Some(h) = key_hash(t, k, key, before, "before")? {
+                    self.touch(h);
                 }
             }
             return Ok(());
-        }
+        };
         // Other unique values of the row must not be held by a different replica row.
         for (k, key) in t.unique_keys.iter().enumerate() {
             if k == id_index {
                 continue;
             }
-            let Some(lits) = key_literals(t, key, before, "before")? else {
+            let Some(h) = key_hash(t, k, key, before, "before")? else {
                 continue;
             };
-            if self.first_touch(t, k, lits.clone()) {
+            if let Touch::First(pending) = self.touch(h) {
+                let lits = key_literals(t, key, before, "before")?.unwrap_or_default();
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
                     key_index: k,
                     condition: format!("{} AND NOT ({})", key_condition(t, key, &lits), id_cond),
                     literals: lits,
                     except: Some(id_cond.clone()),
+                    pending: id_pending.into_iter().chain(pending).collect(),
                 });
             }
         }
@@ -310,9 +404,85 @@ impl Planner {
             columns,
             values,
             keyless: identity.is_none(),
+            pending: id_pending.into_iter().collect(),
         });
         Ok(())
     }
+}
+
+/// Every key hash a row change touches (both images, every unique key, and the whole
+/// row of a keyless table), for the events before the failing one.
+pub fn change_hashes(t: &TableInfo, change: &RowChange) -> Vec<u64> {
+    let mut out = Vec::new();
+    for row in [&change.before, &change.after].into_iter().flatten() {
+        if t.identity_key().is_none()
+            && let Ok(h) = whole_row_hash(t, row)
+        {
+            out.push(h);
+        }
+        for (k, key) in t.unique_keys.iter().enumerate() {
+            if let Ok(Some(h)) = key_hash(t, k, key, row, "") {
+                out.push(h);
+            }
+        }
+    }
+    out
+}
+
+fn hash_value(h: &mut impl Hasher, v: &Value) {
+    match v {
+        Value::Null => 0u8.hash(h),
+        Value::Int { raw, .. } => (1u8, raw).hash(h),
+        Value::Float(f) => (2u8, f.to_bits()).hash(h),
+        Value::Double(f) => (3u8, f.to_bits()).hash(h),
+        Value::Decimal(s) => (4u8, s).hash(h),
+        Value::Bytes(b) | Value::Json(b) | Value::Geometry(b) => (5u8, b).hash(h),
+        // Every other variant is small and fixed: its debug form is a stable encoding.
+        other => (6u8, format!("{other:?}")).hash(h),
+    }
+}
+
+fn table_hasher(t: &TableInfo, key: usize) -> DefaultHasher {
+    let mut h = DefaultHasher::new();
+    (&t.schema, &t.name, key).hash(&mut h);
+    h
+}
+
+/// Hash of `key`'s values in `row`; `None` when one is NULL (a NULL never conflicts).
+fn key_hash(
+    t: &TableInfo,
+    k: usize,
+    key: &UniqueKey,
+    row: &Row,
+    image: &str,
+) -> Result<Option<u64>, Refusal> {
+    let mut h = table_hasher(t, k);
+    for p in &key.parts {
+        let v = row
+            .get(p.column)
+            .and_then(|v| v.as_ref())
+            .ok_or_else(|| missing_column(t, p.column, image))?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        hash_value(&mut h, v);
+    }
+    Ok(Some(h.finish()))
+}
+
+fn whole_row_hash(t: &TableInfo, row: &Row) -> Result<u64, Refusal> {
+    let mut h = table_hasher(t, WHOLE_ROW);
+    for (i, c) in t.columns.iter().enumerate() {
+        if c.generated {
+            continue;
+        }
+        let v = row
+            .get(i)
+            .and_then(|v| v.as_ref())
+            .ok_or_else(|| missing_column(t, i, "before"))?;
+        hash_value(&mut h, v);
+    }
+    Ok(h.finish())
 }
 
 fn missing_column(t: &TableInfo, col: usize, image: &str) -> Refusal {
@@ -402,7 +572,6 @@ fn insert_columns(t: &TableInfo, row: &Row) -> Result<(Vec<String>, Vec<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binlog::Value;
     use crate::binlog::rows::RowOp;
     use crate::schema::{ColumnInfo, KeyPart};
 
@@ -466,7 +635,7 @@ mod tests {
         let t = table();
         let mut p = Planner::new();
         p.feed(&t, &ins(6, Some(60))).unwrap();
-        let plan = p.finish();
+        let plan = p.finish(&HashSet::new());
         let sqls: Vec<String> = plan
             .batches(BatchLimits::default())
             .iter()
@@ -488,7 +657,7 @@ mod tests {
         for id in 1..=5 {
             p.feed(&t, &ins(id, Some(id * 10))).unwrap();
         }
-        let plan = p.finish();
+        let plan = p.finish(&HashSet::new());
         let limits = BatchLimits {
             rows: 3,
             bytes: 1 << 20,
@@ -520,7 +689,7 @@ mod tests {
             )
             .unwrap();
         }
-        let plan = p.finish();
+        let plan = p.finish(&HashSet::new());
         let b = plan.batches(BatchLimits::default());
         assert_eq!(
             b.last().unwrap().statement(),
@@ -529,11 +698,59 @@ mod tests {
     }
 
     #[test]
+    fn keys_touched_before_the_failing_event_are_settled_exactly() {
+        let t = table();
+        let mut p = Planner::new();
+        // Applied before the failing event: row 5 deleted (so id 5 / k 50 are touched).
+        p.feed_applied(
+            &t,
+            &RowChange {
+                op: RowOp::Delete,
+                before: Some(vec![int(5), int(50), int(1)]),
+                after: None,
+            },
+        );
+        // The failing event re-inserts id 5 and inserts id 6.
+        p.feed(&t, &ins(5, Some(50))).unwrap();
+        p.feed(&t, &ins(6, Some(60))).unwrap();
+        assert_eq!(
+            p.pending().len(),
+            2,
+            "id 5 and k 50 may have been touched before"
+        );
+        let pending = p.pending().clone();
+        let plan = p.finish(&pending);
+        let conds: Vec<&str> = plan.deletes.iter().map(|d| d.condition.as_str()).collect();
+        assert_eq!(conds, vec!["`id` = 6", "`k` = 60"]);
+    }
+
+    #[test]
+    fn a_keyless_row_inserted_then_deleted_needs_nothing() {
+        let mut t = (*table()).clone();
+        t.unique_keys.clear();
+        let t = Arc::new(t);
+        let row = vec![int(1), int(2), int(0)];
+        let mut p = Planner::new();
+        p.feed(&t, &ins(1, Some(2))).unwrap();
+        p.feed(
+            &t,
+            &RowChange {
+                op: RowOp::Delete,
+                before: Some(row),
+                after: None,
+            },
+        )
+        .unwrap();
+        let plan = p.finish(&HashSet::new());
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    #[test]
     fn null_in_unique_key_never_conflicts() {
         let t = table();
         let mut p = Planner::new();
         p.feed(&t, &ins(7, None)).unwrap();
-        assert_eq!(p.finish().deletes.len(), 1);
+        assert_eq!(p.finish(&HashSet::new()).deletes.len(), 1);
     }
 
     #[test]
@@ -551,7 +768,7 @@ mod tests {
         )
         .unwrap();
         p.feed(&t, &ins(5, Some(50))).unwrap();
-        let plan = p.finish();
+        let plan = p.finish(&HashSet::new());
         assert_eq!(plan.inserts.len(), 1);
         assert_eq!(
             plan.inserts[0].values,
@@ -575,7 +792,7 @@ mod tests {
             },
         )
         .unwrap();
-        let plan = p.finish();
+        let plan = p.finish(&HashSet::new());
         assert_eq!(plan.inserts.len(), 1);
         let conds: Vec<&str> = plan.deletes.iter().map(|d| d.condition.as_str()).collect();
         assert_eq!(conds, vec!["`k` = 10 AND NOT (`id` = 1)", "`k` = 11"]);

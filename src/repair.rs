@@ -105,6 +105,25 @@ impl Replica {
     }
 }
 
+/// The replica's schema of a mapped table, loaded once per repair and checked against
+/// the TABLE_MAP.
+fn table_info(
+    conn: &mut Conn,
+    tables: &mut HashMap<(String, String), Arc<TableInfo>>,
+    map: &crate::binlog::TableMap,
+) -> Result<Arc<TableInfo>, RowsError> {
+    let key = (map.schema.clone(), map.table.clone());
+    if let Some(t) = tables.get(&key) {
+        return Ok(t.clone());
+    }
+    let t = TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
+    t.check_matches(map)
+        .map_err(|r| RowsError::Refused(Refusal(r)))?;
+    let t = Arc::new(t);
+    tables.insert(key, t.clone());
+    Ok(t)
+}
+
 enum RowsError {
     Refused(Refusal),
     Schema(SchemaError),
@@ -210,21 +229,13 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             transaction = at.transaction;
             planner = Planner::new();
         }
-        let key = (map.schema.clone(), map.table.clone());
-        let table = match tables.get(&key) {
-            Some(t) => t.clone(),
-            None => {
-                let t =
-                    TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
-                t.check_matches(map)
-                    .map_err(|r| RowsError::Refused(Refusal(r)))?;
-                let t = Arc::new(t);
-                tables.insert(key, t.clone());
-                t
-            }
-        };
+        let table = table_info(conn, &mut tables, map)?;
         for change in &rows.rows {
-            planner.feed(&table, change).map_err(RowsError::Refused)?;
+            if at.before_failing {
+                planner.feed_applied(&table, change);
+            } else {
+                planner.feed(&table, change).map_err(RowsError::Refused)?;
+            }
         }
         Ok(())
     });
@@ -242,7 +253,38 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             });
         }
     };
-    let plan: RepairPlan = planner.finish();
+    // Settle the steps the Bloom filter could not: an exact pass over the events before
+    // the failing one, looking only for the pending key hashes.
+    let mut touched_before = std::collections::HashSet::new();
+    if !planner.pending().is_empty() {
+        let pending = planner.pending().clone();
+        let pass = locate::read_transaction(&logs, &target, |map, rows, at| {
+            if at.transaction != located.skipped_transactions || !at.before_failing {
+                return Ok(());
+            }
+            let table = table_info(conn, &mut tables, map)?;
+            for change in &rows.rows {
+                touched_before.extend(
+                    crate::plan::change_hashes(&table, change)
+                        .into_iter()
+                        .filter(|h| pending.contains(h)),
+                );
+            }
+            Ok(())
+        });
+        let failed = match pass {
+            Ok(Ok(_)) => None,
+            Ok(Err(RowsError::Schema(e))) => Some(e.to_string()),
+            Ok(Err(RowsError::Refused(r))) => Some(r.0),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failed {
+            return Round::Done(Outcome::Failed {
+                reason: format!("cannot re-read the failing transaction: {e}"),
+            });
+        }
+    }
+    let plan: RepairPlan = planner.finish(&touched_before);
     tracing::debug!(
         instance = %replica.name,
         gtid = located.gtid.as_deref().unwrap_or("-"),
