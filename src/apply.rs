@@ -24,6 +24,8 @@ pub enum ApplyError {
     Unexpected { statement: String, what: String },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("the repair would change more than --max-rows {limit} rows (at least {rows})")]
+    TooManyRows { limit: u64, rows: u64 },
 }
 
 /// What a committed repair changed.
@@ -62,6 +64,7 @@ pub fn apply(
     conn: &mut Conn,
     plan: &RepairPlan,
     journal: &mut JournalFile,
+    max_rows: Option<u64>,
 ) -> Result<Applied, ApplyError> {
     for s in [
         format!("SET SESSION sql_log_bin = 0 {TAG}"),
@@ -73,7 +76,7 @@ pub fn apply(
     ] {
         run(conn, &s)?;
     }
-    match apply_steps(conn, plan, journal) {
+    match apply_steps(conn, plan, journal, max_rows) {
         Ok(applied) => {
             run(conn, &format!("COMMIT {TAG}"))?;
             journal.finish("committed")?;
@@ -91,8 +94,18 @@ fn apply_steps(
     conn: &mut Conn,
     plan: &RepairPlan,
     journal: &mut JournalFile,
+    max_rows: Option<u64>,
 ) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
+    let check = |applied: &Applied, more: u64| match max_rows {
+        Some(limit) if applied.deleted + applied.inserted + more > limit => {
+            Err(ApplyError::TooManyRows {
+                limit,
+                rows: applied.deleted + applied.inserted + more,
+            })
+        }
+        _ => Ok(()),
+    };
     for batch in plan.batches(BatchLimits::default()) {
         match batch {
             Batch::Delete {
@@ -151,6 +164,7 @@ fn apply_steps(
                 if missing.is_empty() {
                     continue;
                 }
+                check(&applied, missing.len() as u64)?;
                 journal.record_inserted(table, missing.iter().map(|s| s.identity.as_str()))?;
                 let insert = sql::insert_ignore_rows(
                     table,

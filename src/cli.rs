@@ -27,9 +27,22 @@ pub struct Args {
     #[arg(short = 'u', long)]
     pub user: Option<String>,
 
-    /// Password (prefer MYSQL_PWD: a value here is visible in the process list).
+    /// Password; with no value, asked on the terminal. Prefer an option file or
+    /// MYSQL_PWD: a value here is visible in the process list.
     #[arg(short = 'p', long, num_args = 0..=1, require_equals = false)]
     pub password: Option<Option<String>>,
+
+    /// Read connection options only from this file ([client] and [repl-repair] groups).
+    #[arg(long)]
+    pub defaults_file: Option<PathBuf>,
+
+    /// Read this option file after ~/.my.cnf.
+    #[arg(long)]
+    pub defaults_extra_file: Option<PathBuf>,
+
+    /// A named instance, `NAME=/path/to.sock` or `NAME=host:port` (repeatable).
+    #[arg(long = "instance", value_name = "NAME=SOCKET|HOST:PORT")]
+    pub instances: Vec<String>,
 
     /// Unix socket(s) of the replica(s), comma-separated: one worker per instance.
     #[arg(short = 'S', long, value_delimiter = ',')]
@@ -39,9 +52,9 @@ pub struct Args {
     #[arg(short = 'h', long)]
     pub host: Option<String>,
 
-    /// TCP port of the replica given with -h.
-    #[arg(short = 'P', long, default_value_t = 3306)]
-    pub port: u16,
+    /// TCP port of the replica given with -h (default 3306).
+    #[arg(short = 'P', long)]
+    pub port: Option<u16>,
 
     /// Directory for logs: one file per instance, `repl-repair.<port>.log`.
     #[arg(short = 'l', long)]
@@ -83,6 +96,38 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub max_rounds: u32,
 
+    /// With -d: write the daemon's PID here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+
+    /// Directory of the per-instance lock files (one agent per instance on this host).
+    #[arg(long)]
+    pub lock_dir: Option<PathBuf>,
+
+    /// Only repair these tables: `db.tbl` or `db.*`, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+
+    /// Never repair these tables: `db.tbl` or `db.*`, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_tables: Vec<String>,
+
+    /// Refuse a repair that would change more rows than this.
+    #[arg(long)]
+    pub max_rows: Option<u64>,
+
+    /// Circuit breaker: at most this many repairs per instance within --per.
+    #[arg(long)]
+    pub max_repairs: Option<u32>,
+
+    /// Window of the circuit breaker: `90s`, `30m`, `1h`, `1d`.
+    #[arg(long, default_value = "1h")]
+    pub per: String,
+
+    /// Summary format of --once: text or json (one object per instance and line).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -96,6 +141,36 @@ pub struct Config {
     pub logdir: Option<PathBuf>,
     pub verbose: u8,
     pub once: bool,
+    pub pid_file: Option<PathBuf>,
+    /// `--format json` for the `--once` summary.
+    pub json: bool,
+}
+
+/// Asks for the password on the controlling terminal with echo off, like `mysql -p`.
+fn prompt_password() -> Option<String> {
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(tty.try_clone().ok()?)
+            .status()
+            .ok()
+    };
+    let mut out = tty.try_clone().ok()?;
+    let _ = write!(out, "Enter password: ");
+    let _ = out.flush();
+    stty("-echo");
+    let mut line = String::new();
+    let read = std::io::BufReader::new(tty.try_clone().ok()?).read_line(&mut line);
+    stty("echo");
+    let _ = writeln!(out);
+    read.ok()?;
+    Some(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +182,19 @@ pub enum ConfigError {
     #[error("--verify-timeout must be a positive number of seconds, got {0}")]
     VerifyTimeout(f64),
     #[error(
-        "-p without a value would prompt, which this version does not do; set MYSQL_PWD instead"
+        "-p without a value asks for the password on a terminal, and there is none; use an option file (--defaults-file) or MYSQL_PWD"
     )]
     PasswordPrompt,
+    #[error(transparent)]
+    OptionFile(#[from] crate::config::OptionFileError),
+    #[error("--instance {0:?} is not NAME=/path/to.sock or NAME=host:port")]
+    Instance(String),
+    #[error(transparent)]
+    Pattern(#[from] crate::limits::PatternError),
+    #[error("--per {0:?} is not a duration like 90s, 30m, 1h or 1d")]
+    Per(String),
+    #[error("--max-repairs must be at least 1")]
+    MaxRepairs,
     #[error("log directory {path}: {source}")]
     Logdir {
         path: PathBuf,
@@ -136,11 +221,30 @@ impl Args {
         if self.daemon && self.logdir.is_none() {
             return Err(ConfigError::DaemonWithoutLogdir);
         }
-        let password = match self.password {
-            Some(Some(p)) => Some(p),
-            Some(None) => return Err(ConfigError::PasswordPrompt),
-            None => std::env::var("MYSQL_PWD").ok(),
+        // Precedence as in the mysql client: command line, then option files, then
+        // MYSQL_PWD.
+        let files = crate::config::load(
+            self.defaults_file.as_deref(),
+            self.defaults_extra_file.as_deref(),
+        )?;
+        let user = self.user.clone().or(files.user.clone());
+        let password = match &self.password {
+            Some(Some(p)) => Some(p.clone()),
+            Some(None) => Some(prompt_password().ok_or(ConfigError::PasswordPrompt)?),
+            None => files
+                .password
+                .clone()
+                .or_else(|| std::env::var("MYSQL_PWD").ok()),
         };
+        let filter = std::sync::Arc::new(crate::limits::TableFilter::new(
+            &self.tables,
+            &self.ignore_tables,
+        )?);
+        let per = crate::limits::parse_duration(&self.per)
+            .ok_or_else(|| ConfigError::Per(self.per.clone()))?;
+        if self.max_repairs == Some(0) {
+            return Err(ConfigError::MaxRepairs);
+        }
         if let Some(dir) = &self.logdir {
             std::fs::create_dir_all(dir).map_err(|source| ConfigError::Logdir {
                 path: dir.clone(),
@@ -149,29 +253,56 @@ impl Args {
         }
         let base = || {
             mysql::OptsBuilder::new()
-                .user(self.user.clone())
+                .user(user.clone())
                 .pass(password.clone())
                 .prefer_socket(false)
                 .tcp_connect_timeout(Some(Duration::from_secs(5)))
                 .read_timeout(Some(Duration::from_secs(60)))
         };
+        let socket_target = |name: Option<String>, path: &str| InstanceTarget {
+            label: path.to_string(),
+            name,
+            opts: base().socket(Some(path.to_string())).into(),
+        };
+        let tcp_target = |name: Option<String>, host: &str, port: u16| InstanceTarget {
+            label: format!("{host}:{port}"),
+            name,
+            opts: base()
+                .ip_or_hostname(Some(host.to_string()))
+                .tcp_port(port)
+                .into(),
+        };
         let mut targets: Vec<InstanceTarget> = self
             .socket
             .iter()
             .filter(|s| !s.as_os_str().is_empty())
-            .map(|s| InstanceTarget {
-                label: s.display().to_string(),
-                opts: base().socket(Some(s.display().to_string())).into(),
-            })
+            .map(|s| socket_target(None, &s.display().to_string()))
             .collect();
-        if let Some(host) = &self.host {
-            targets.push(InstanceTarget {
-                label: format!("{host}:{}", self.port),
-                opts: base()
-                    .ip_or_hostname(Some(host.clone()))
-                    .tcp_port(self.port)
-                    .into(),
-            });
+        if let Some(host) = self.host.as_ref().or(files.host.as_ref()) {
+            targets.push(tcp_target(
+                None,
+                host,
+                self.port.or(files.port).unwrap_or(3306),
+            ));
+        }
+        for spec in &self.instances {
+            let bad = || ConfigError::Instance(spec.clone());
+            let (name, at) = spec.split_once('=').ok_or_else(bad)?;
+            if name.is_empty() || at.is_empty() {
+                return Err(bad());
+            }
+            if at.contains('/') {
+                targets.push(socket_target(Some(name.to_string()), at));
+            } else {
+                let (host, port) = at.rsplit_once(':').ok_or_else(bad)?;
+                let port: u16 = port.parse().map_err(|_| bad())?;
+                targets.push(tcp_target(Some(name.to_string()), host, port));
+            }
+        }
+        if targets.is_empty()
+            && let Some(sock) = &files.socket
+        {
+            targets.push(socket_target(None, sock));
         }
         if targets.is_empty() {
             return Err(ConfigError::NoInstance);
@@ -196,6 +327,10 @@ impl Args {
                 dry_run: self.dry_run,
                 verify_timeout: Duration::from_secs_f64(self.verify_timeout),
                 max_rounds: self.max_rounds.max(1),
+                filter: filter.clone(),
+                max_rows: self.max_rows,
+                breaker: self.max_repairs.map(|n| (n, per)),
+                lock_dir: self.lock_dir.clone().unwrap_or_else(std::env::temp_dir),
             })
             .collect();
         Ok(Config {
@@ -204,6 +339,8 @@ impl Args {
             logdir: self.logdir,
             verbose: self.verbose,
             once: self.once,
+            pid_file: self.pid_file,
+            json: self.format == "json",
         })
     }
 }
@@ -229,6 +366,23 @@ mod tests {
     fn no_instance_is_a_clear_error() {
         let e = parse(&["-u", "x"]).unwrap_err();
         assert!(e.to_string().contains("-S"), "{e}");
+    }
+
+    #[test]
+    fn named_instances() {
+        let c = parse(&[
+            "--instance",
+            "a=/run/a.sock",
+            "--instance",
+            "b=10.0.0.2:3307",
+        ])
+        .unwrap();
+        assert_eq!(c.workers[0].target.name.as_deref(), Some("a"));
+        assert_eq!(c.workers[1].target.label, "10.0.0.2:3307");
+        assert!(matches!(
+            parse(&["--instance", "nohost"]).unwrap_err(),
+            ConfigError::Instance(_)
+        ));
     }
 
     #[test]

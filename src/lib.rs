@@ -8,6 +8,8 @@
 pub mod apply;
 pub mod binlog;
 pub mod cli;
+pub mod config;
+pub mod limits;
 pub mod locate;
 pub mod plan;
 pub mod record;

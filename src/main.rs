@@ -5,7 +5,8 @@ use clap::Parser;
 use repl_repair::cli::{Args, Config};
 use repl_repair::watch::{self, FinalState, Summary};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let level = match cfg.verbose {
@@ -38,6 +39,28 @@ fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGu
     None
 }
 
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// VmHWM from /proc: the peak resident set, reported with -v (the benchmarks read it).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn main() -> ExitCode {
     let cfg = match Args::parse().into_config() {
         Ok(c) => c,
@@ -49,22 +72,59 @@ fn main() -> ExitCode {
     if cfg.daemon {
         // Must happen before any thread exists: fork keeps only the calling thread.
         let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-        if let Err(e) = daemonize::Daemonize::new().working_directory(cwd).start() {
+        let mut d = daemonize::Daemonize::new().working_directory(cwd);
+        if let Some(p) = &cfg.pid_file {
+            d = d.pid_file(p);
+        }
+        if let Err(e) = d.start() {
             eprintln!("repl-repair: cannot daemonize: {e}");
             return ExitCode::from(2);
         }
+    } else if let Some(p) = &cfg.pid_file
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        eprintln!("repl-repair: cannot write pid file {}: {e}", p.display());
+        return ExitCode::from(2);
     }
     let _guard = init_logging(&cfg);
-    let shutdown = AtomicBool::new(false);
+    // SIGTERM/SIGINT only raise a flag: each worker finishes its current step (a repair
+    // is never cut between its journal write and its COMMIT) and returns.
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, shutdown.clone()) {
+            eprintln!("repl-repair: cannot install a signal handler: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let summaries: Vec<Summary> = std::thread::scope(|s| {
         let handles: Vec<_> = cfg
             .workers
             .iter()
             .cloned()
             .map(|w| {
-                let shutdown = &shutdown;
+                let shutdown = &*shutdown;
+                let cfg_once = cfg.once;
                 let label = w.target.label.clone();
-                (label, s.spawn(move || watch::run(w, shutdown)))
+                (
+                    label,
+                    s.spawn(move || {
+                        // A worker that hits a bug reports it and starts watching again;
+                        // the other instances never notice.
+                        loop {
+                            let w = w.clone();
+                            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                watch::run(w, shutdown)
+                            })) {
+                                Ok(summary) => return summary,
+                                Err(_) if !cfg_once && !shutdown.load(Ordering::Relaxed) => {
+                                    tracing::error!("worker panicked; restarting it in 1s");
+                                    std::thread::sleep(std::time::Duration::from_secs(1));
+                                }
+                                Err(_) => std::panic::resume_unwind(Box::new("worker panicked")),
+                            }
+                        }
+                    }),
+                )
             })
             .collect();
         handles
@@ -78,6 +138,7 @@ fn main() -> ExitCode {
             })
             .collect()
     });
+    tracing::debug!("peak RSS {} KiB", peak_rss_kib().unwrap_or(0));
     let mut code = 0u8;
     for s in &summaries {
         let (state, detail, c) = match &s.state {
@@ -86,7 +147,14 @@ fn main() -> ExitCode {
             FinalState::Error(m) => ("error", m.clone(), 2),
         };
         code = code.max(c);
-        if cfg.once {
+        if cfg.once && cfg.json {
+            println!(
+                "{{\"instance\":{},\"state\":\"{state}\",\"repairs\":{},\"detail\":{}}}",
+                json_string(&s.instance),
+                s.repairs,
+                json_string(&detail)
+            );
+        } else if cfg.once {
             println!(
                 "instance={} state={state} repairs={}{}",
                 s.instance,
@@ -98,6 +166,9 @@ fn main() -> ExitCode {
                 }
             );
         }
+    }
+    if let Some(p) = cfg.pid_file.as_ref().filter(|_| !cfg.once) {
+        let _ = std::fs::remove_file(p);
     }
     ExitCode::from(code)
 }

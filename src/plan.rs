@@ -71,7 +71,7 @@ pub struct BatchLimits {
 impl Default for BatchLimits {
     fn default() -> Self {
         BatchLimits {
-            rows: 500,
+            rows: 5000,
             bytes: 1 << 20,
         }
     }

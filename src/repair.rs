@@ -26,6 +26,10 @@ pub struct RepairOptions {
     pub tail_wait: Duration,
     /// Plan/apply rounds before a transaction is declared unrepairable.
     pub max_rounds: u32,
+    /// `--tables` / `--ignore-tables`.
+    pub filter: Arc<crate::limits::TableFilter>,
+    /// `--max-rows`: refuse a repair that would change more rows.
+    pub max_rows: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,8 @@ pub enum Outcome {
         /// Undo journals written, one per round.
         journals: Vec<PathBuf>,
         elapsed: Duration,
+        /// From the start of the repair to the SQL thread's restart.
+        to_restart: Duration,
         /// Plan → apply → restart rounds it took.
         rounds: u32,
         still_applying: bool,
@@ -49,6 +55,8 @@ pub enum Outcome {
     DryRun { statements: Vec<String> },
     /// Not repaired, on purpose: the reason says why. Replication stays stopped.
     Refused { reason: String },
+    /// Another agent holds the replica's repair lock and is on it.
+    Busy { reason: String },
     /// The repair was attempted and did not work, or the agent could not do its job.
     Failed { reason: String },
 }
@@ -59,6 +67,7 @@ impl Outcome {
             Outcome::Repaired { .. } => "repaired",
             Outcome::DryRun { .. } => "dry-run",
             Outcome::Refused { .. } => "refused",
+            Outcome::Busy { .. } => "busy",
             Outcome::Failed { .. } => "failed",
         }
     }
@@ -111,10 +120,17 @@ fn table_info(
     conn: &mut Conn,
     tables: &mut HashMap<(String, String), Arc<TableInfo>>,
     map: &crate::binlog::TableMap,
+    filter: &crate::limits::TableFilter,
 ) -> Result<Arc<TableInfo>, RowsError> {
     let key = (map.schema.clone(), map.table.clone());
     if let Some(t) = tables.get(&key) {
         return Ok(t.clone());
+    }
+    if !filter.allows(&map.schema, &map.table) {
+        return Err(RowsError::Refused(Refusal(format!(
+            "the transaction changes {}.{}, which --tables/--ignore-tables keep the agent off",
+            map.schema, map.table
+        ))));
     }
     let t = TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
     t.check_matches(map)
@@ -134,15 +150,44 @@ enum RowsError {
 /// us), the transaction is planned again from the new status, at most
 /// `opts.max_rounds` times; then it is reported unrepairable and left stopped.
 pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
+    // One repairer per replica across hosts: a named lock held by this connection.
+    let lock = crate::sql::string_literal(&format!("repl-repair:{}", incident.connection));
+    if !opts.dry_run {
+        let got: Option<Option<i64>> = replica
+            .conn
+            .query_first(format!("SELECT /* repl-repair */ GET_LOCK({lock}, 0)"))
+            .unwrap_or(None);
+        if got.flatten() != Some(1) {
+            return Outcome::Busy {
+                reason: format!(
+                    "another agent holds the lock {lock} on this replica and is repairing it"
+                ),
+            };
+        }
+    }
+    let outcome = repair_locked(replica, incident, opts);
+    if !opts.dry_run {
+        let _ = replica
+            .conn
+            .query_drop(format!("DO /* repl-repair */ RELEASE_LOCK({lock})"));
+    }
+    outcome
+}
+
+fn repair_locked(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
     let started = Instant::now();
     let mut incident = incident.clone();
     let (mut deleted, mut inserted, mut keyless) = (0, 0, 0);
     let mut statements = Vec::new();
     let mut journals = Vec::new();
+    // Time from the start of the repair to the first START SLAVE: our own share of the
+    // outage; what follows is the server re-applying the transaction.
+    let mut to_restart = None;
     for round in 1..=opts.max_rounds.max(1) {
         match repair_round(replica, &incident, opts) {
             Round::Done(outcome) => return outcome,
-            Round::Applied(applied, journal, verification) => {
+            Round::Applied(applied, journal, verification, restarted_at) => {
+                to_restart.get_or_insert(restarted_at.duration_since(started));
                 deleted += applied.deleted;
                 inserted += applied.inserted;
                 keyless += applied.keyless_inserts;
@@ -189,6 +234,7 @@ pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) 
                     statements,
                     journals,
                     elapsed: started.elapsed(),
+                    to_restart: to_restart.unwrap_or_default(),
                     rounds: round,
                     still_applying,
                 };
@@ -207,7 +253,7 @@ enum Round {
     /// The round ended the repair (refusal, failure, dry run).
     Done(Outcome),
     /// Fixes committed, SQL thread restarted; how it went.
-    Applied(Applied, Option<PathBuf>, Verification),
+    Applied(Applied, Option<PathBuf>, Verification, Instant),
 }
 
 fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Round {
@@ -229,7 +275,7 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             transaction = at.transaction;
             planner = Planner::new();
         }
-        let table = table_info(conn, &mut tables, map)?;
+        let table = table_info(conn, &mut tables, map, &opts.filter)?;
         for change in &rows.rows {
             if at.before_failing {
                 planner.feed_applied(&table, change);
@@ -262,7 +308,7 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             if at.transaction != located.skipped_transactions || !at.before_failing {
                 return Ok(());
             }
-            let table = table_info(conn, &mut tables, map)?;
+            let table = table_info(conn, &mut tables, map, &opts.filter)?;
             for change in &rows.rows {
                 touched_before.extend(
                     crate::plan::change_hashes(&table, change)
@@ -316,8 +362,13 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
         incident.message
     );
     let mut journal = opts.journal.start(&replica.name, &about);
-    let applied = match apply::apply(&mut replica.conn, &plan, &mut journal) {
+    let applied = match apply::apply(&mut replica.conn, &plan, &mut journal, opts.max_rows) {
         Ok(a) => a,
+        Err(e @ apply::ApplyError::TooManyRows { .. }) => {
+            return Round::Done(Outcome::Refused {
+                reason: format!("{e}; nothing was changed"),
+            });
+        }
         Err(e) => {
             return Round::Done(Outcome::Failed {
                 reason: format!("repair rolled back: {e}"),
@@ -340,6 +391,7 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             reason: format!("fixes committed, but the SQL thread did not restart: {e}"),
         });
     }
+    let restarted_at = Instant::now();
     let journal_path = journal.path().map(|p| p.to_path_buf());
     match apply::verify(
         &mut replica.conn,
@@ -347,7 +399,7 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
         incident,
         opts.verify_timeout,
     ) {
-        Ok(v) => Round::Applied(applied, journal_path, v),
+        Ok(v) => Round::Applied(applied, journal_path, v, restarted_at),
         Err(e) => Round::Done(Outcome::Failed {
             reason: format!("fixes committed, but the restarted SQL thread cannot be checked: {e}"),
         }),

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct InstanceTarget {
     /// Name used until the server tells its port: the socket path or `host:port`.
     pub label: String,
+    /// `--instance NAME=…`: the name in logs, lock files and journals; else the port.
+    pub name: Option<String>,
     pub opts: mysql::Opts,
 }
 
@@ -34,6 +36,11 @@ pub struct WorkerConfig {
     pub verify_timeout: Duration,
     /// Plan/apply rounds before a transaction is declared unrepairable.
     pub max_rounds: u32,
+    pub filter: std::sync::Arc<crate::limits::TableFilter>,
+    pub max_rows: Option<u64>,
+    /// `--max-repairs N --per D`.
+    pub breaker: Option<(u32, Duration)>,
+    pub lock_dir: PathBuf,
 }
 
 /// How an instance ended up, for the `--once` summary and the exit code.
@@ -163,7 +170,11 @@ fn nap(d: Duration, cfg: &WorkerConfig, shutdown: &AtomicBool) -> bool {
     }
 }
 
-fn connect(cfg: &WorkerConfig, log: &InstanceLog) -> Result<Replica, String> {
+fn connect(
+    cfg: &WorkerConfig,
+    log: &InstanceLog,
+    lock: &mut Option<File>,
+) -> Result<Replica, String> {
     let conn = mysql::Conn::new(cfg.target.opts.clone())
         .map_err(|e| format!("cannot connect to {}: {e}", cfg.target.label))?;
     let mut replica = Replica::new(cfg.target.label.clone(), conn)
@@ -174,11 +185,53 @@ fn connect(cfg: &WorkerConfig, log: &InstanceLog) -> Result<Replica, String> {
         .query_first("SELECT /* repl-repair */ @@port")
         .ok()
         .flatten();
-    if let Some(port) = port {
-        replica.name = port.to_string();
-        log.set_name(&replica.name);
+    let name = cfg
+        .target
+        .name
+        .clone()
+        .or(port.map(|p| p.to_string()))
+        .unwrap_or_else(|| cfg.target.label.clone());
+    replica.name = name.clone();
+    log.set_name(&name);
+    if lock.is_none() {
+        *lock = Some(take_lock(&cfg.lock_dir, &name)?);
     }
     Ok(replica)
+}
+
+/// One agent per instance on this host: an exclusive lock on
+/// `<lock dir>/repl-repair.<name>.lock`, held for the worker's lifetime (the OS drops it
+/// when the process dies, so a crash leaves no stale lock).
+fn take_lock(dir: &Path, name: &str) -> Result<File, String> {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("repl-repair.{safe}.lock"));
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {
+            let _ = f.set_len(0);
+            let _ = writeln!(&f, "{}", std::process::id());
+            Ok(f)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another repl-repair on this host watches instance {name} (lock file {} held)",
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
 }
 
 /// Runs one instance's worker until `--once` is done, `-t` expires or `shutdown` is set.
@@ -186,6 +239,10 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
     let log = InstanceLog::new(&cfg.target.label, cfg.logdir.as_deref());
     let mut state_msg = Once(None);
     let mut replica: Option<Replica> = None;
+    let mut lock: Option<File> = None;
+    let mut breaker = cfg
+        .breaker
+        .map(|(n, per)| crate::limits::CircuitBreaker::new(n, per));
     let mut repairs = 0u64;
     let mut backoff = cfg.interval;
     // The transaction last refused or failed: not retried until the position changes.
@@ -199,7 +256,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
     loop {
         let r = match replica.as_mut() {
             Some(r) => r,
-            None => match connect(&cfg, &log) {
+            None => match connect(&cfg, &log, &mut lock) {
                 Ok(r) => {
                     backoff = cfg.interval;
                     replica.insert(r)
@@ -274,7 +331,15 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
         let mut repaired_now = false;
         if let Some(incident) = st.incident() {
             let key = key_of(&incident);
-            if given_up.contains(&key) {
+            let circuit = breaker.as_mut().and_then(|b| b.open(Instant::now()));
+            if let Some(reason) = circuit {
+                state_msg.say(
+                    &log,
+                    "ERROR",
+                    format!("{on}error {}: {reason}", incident.errno),
+                );
+                state = FinalState::NeedsHuman(reason);
+            } else if given_up.contains(&key) {
                 state = FinalState::NeedsHuman(format!(
                     "error {} still unrepaired at {}:{}",
                     incident.errno, incident.relay_log_file, incident.relay_log_pos
@@ -293,6 +358,8 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     verify_timeout: cfg.verify_timeout,
                     tail_wait: Duration::from_secs(5),
                     max_rounds: cfg.max_rounds,
+                    filter: cfg.filter.clone(),
+                    max_rows: cfg.max_rows,
                 };
                 let outcome = repair::repair(r, &incident, &opts);
                 state_msg.0 = None;
@@ -304,6 +371,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                         keyless_inserts,
                         journals,
                         elapsed,
+                        to_restart,
                         rounds,
                         still_applying,
                     } => {
@@ -318,15 +386,19 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                         let journals: Vec<String> =
                             journals.iter().map(|p| p.display().to_string()).collect();
                         log.info(&format!(
-                            "repaired error {}: {deleted} rows deleted, {inserted} inserted in {:.3}s ({rounds} round{}), SQL thread {}{}",
+                            "repaired error {}: {deleted} rows deleted, {inserted} inserted in {:.3}s (SQL thread restarted after {:.3}s, {rounds} round{}), SQL thread {}{}",
                             incident.errno,
                             elapsed.as_secs_f64(),
+                            to_restart.as_secs_f64(),
                             if *rounds == 1 { "" } else { "s" },
                             if *still_applying { "restarted and still applying the transaction" } else { "running past the transaction" },
                             if journals.is_empty() { String::new() } else { format!("; undo journal {}", journals.join(", ")) }
                         ));
                         repairs += 1;
                         repaired_now = true;
+                        if let Some(b) = breaker.as_mut() {
+                            b.record(Instant::now());
+                        }
                     }
                     Outcome::DryRun { statements } => {
                         let mut out = std::io::stdout().lock();
@@ -344,6 +416,10 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                             incident.errno
                         ));
                         given_up.insert(key);
+                    }
+                    Outcome::Busy { reason } => {
+                        log.warn(&format!("error {}: {reason}", incident.errno));
+                        state = FinalState::NeedsHuman(reason.clone());
                     }
                     Outcome::Refused { reason } | Outcome::Failed { reason } => {
                         log.error(&format!(
