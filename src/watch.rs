@@ -234,6 +234,22 @@ fn take_lock(dir: &Path, name: &str) -> Result<File, String> {
     }
 }
 
+/// Waits until the connection's SQL thread has executed everything its IO thread read,
+/// or has stopped, or `timeout` passed.
+fn settle(r: &mut Replica, connection: &str, timeout: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        match status::read(&mut r.conn, &r.flavor, connection) {
+            Ok(Some(st))
+                if st.sql_running
+                    && (st.exec_master_log_file != st.read_master_log_file
+                        || st.exec_master_log_pos != st.read_master_log_pos) => {}
+            _ => return,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs one instance's worker until `--once` is done, `-t` expires or `shutdown` is set.
 pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
     let log = InstanceLog::new(&cfg.target.label, cfg.logdir.as_deref());
@@ -448,6 +464,9 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
         }
         if cfg.once {
             if repaired_now && repairs < ONCE_MAX_REPAIRS {
+                // Let the SQL thread work through what is already relayed, so the next
+                // conflict (if any) shows before this run reports the instance healthy.
+                settle(r, &st.connection, cfg.verify_timeout);
                 continue;
             }
             return summary(repairs, state);

@@ -511,3 +511,359 @@ fn twenty_conflicting_transactions_in_a_row_the_worker_keeps_going() {
         .collect::<String>();
     assert_eq!(repairs_in(&log), 20, "{log}");
 }
+
+// ---- Operations: many instances, credentials, daemon, locks, limits, exit codes. ----
+
+fn agent(lab: &Lab) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"));
+    c.args(["-u", lab.get("LAB_USER"), "-S", lab.get("REPLICA_SOCKET")])
+        .arg("--journal-dir")
+        .arg(lab.journal_dir())
+        .env("MYSQL_PWD", lab.get("LAB_PASSWORD"));
+    c
+}
+
+fn break_with_1062(lab: &Lab, id: u32) {
+    lab.drift(&format!(
+        "INSERT INTO lab.t VALUES ({id}, {}, 'replica only')",
+        id * 10
+    ));
+    lab.on_primary(&[&format!(
+        "INSERT INTO lab.t VALUES ({id}, {}, 'primary')",
+        id * 10 + 1
+    )]);
+    lab.wait_for_error(1062);
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+#[test]
+fn three_instances_one_stopped_mid_run_the_other_two_still_repaired() {
+    let labs = [
+        lab("three_a", &[]),
+        lab("three_b", &[]),
+        lab("three_c", &[]),
+    ];
+    let sockets: Vec<&str> = labs.iter().map(|l| l.get("REPLICA_SOCKET")).collect();
+    let logdir = labs[0].dir.join("agent-log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .args([
+            "-u",
+            "repair",
+            "-S",
+            &sockets.join(","),
+            "--interval",
+            "0.1",
+            "-t",
+            "120",
+            "-l",
+        ])
+        .arg(&logdir)
+        .arg("--journal-dir")
+        .arg(labs[0].dir.join("journal"))
+        .env("MYSQL_PWD", "repair")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Instance b goes away mid-run.
+    let down = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab"))
+        .arg("down")
+        .arg(&labs[1].dir)
+        .output()
+        .unwrap();
+    assert!(down.status.success());
+    for (i, l) in [&labs[0], &labs[2]].into_iter().enumerate() {
+        l.drift(&format!(
+            "INSERT INTO lab.t VALUES ({}, 0, 'replica only')",
+            40 + i
+        ));
+        l.on_primary(&[&format!(
+            "INSERT INTO lab.t VALUES ({}, 1, 'primary')",
+            40 + i
+        )]);
+    }
+    let ok = std::panic::catch_unwind(|| {
+        labs[0].assert_converged("lab.t");
+        labs[2].assert_converged("lab.t");
+    });
+    child.kill().ok();
+    child.wait().ok();
+    ok.unwrap();
+    let log_of = |l: &Lab| {
+        std::fs::read_to_string(logdir.join(format!("repl-repair.{}.log", l.get("REPLICA_PORT"))))
+            .unwrap_or_default()
+    };
+    assert_eq!(repairs_in(&log_of(&labs[0])), 1);
+    assert_eq!(repairs_in(&log_of(&labs[2])), 1);
+    let b = log_of(&labs[1]);
+    assert!(
+        b.contains("lost the connection") || b.contains("cannot connect"),
+        "{b}"
+    );
+    assert!(
+        b.matches("retrying with backoff").count() <= 1,
+        "logged once per state change: {b}"
+    );
+}
+
+#[test]
+fn credentials_from_a_defaults_file_never_appear_in_argv_logs_or_output() {
+    let lab = lab("creds", &[]);
+    let secret = "Pw-s3cr3t-7f1e";
+    lab.drift(&format!(
+        "CREATE USER 'ops'@'localhost' IDENTIFIED BY '{secret}'; GRANT ALL ON *.* TO 'ops'@'localhost'"
+    ));
+    let cnf = lab.dir.join("agent.cnf");
+    std::fs::write(
+        &cnf,
+        format!(
+            "[client]\nuser=ops\npassword={secret}\n[repl-repair]\nsocket={}\n",
+            lab.get("REPLICA_SOCKET")
+        ),
+    )
+    .unwrap();
+    break_with_1062(&lab, 20);
+    let logdir = lab.dir.join("agent-log");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg(format!("--defaults-file={}", cnf.display()))
+        .args(["--once", "-v", "-l"])
+        .arg(&logdir)
+        .arg("--journal-dir")
+        .arg(lab.journal_dir())
+        .env_remove("MYSQL_PWD")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("state=healthy repairs=1"), "{t}");
+    lab.assert_converged("lab.t");
+    let mut everything = t.clone();
+    for f in files_under(&logdir)
+        .into_iter()
+        .chain(files_under(&lab.journal_dir()))
+    {
+        everything.push_str(&std::fs::read_to_string(f).unwrap());
+    }
+    assert!(!everything.contains(secret), "the password leaked");
+    // A wrong password is a clear error that does not echo it either.
+    std::fs::write(
+        &cnf,
+        format!(
+            "[client]\nuser=ops\npassword=wrong-{secret}\nsocket={}\n",
+            lab.get("REPLICA_SOCKET")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg(format!("--defaults-file={}", cnf.display()))
+        .arg("--once")
+        .env_remove("MYSQL_PWD")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("Access denied"), "{t}");
+    assert!(!t.contains(secret), "{t}");
+}
+
+#[test]
+fn daemon_writes_its_pid_file_and_logs_and_exits_cleanly_on_sigterm() {
+    let lab = lab("daemon", &[]);
+    let logdir = lab.dir.join("agent-log");
+    let pid_file = lab.dir.join("agent.pid");
+    let out = agent(&lab)
+        .args(["-d", "--interval", "0.1", "-l"])
+        .arg(&logdir)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let start = std::time::Instant::now();
+    let pid: u32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(start.elapsed().as_secs() < 10, "no pid file");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The daemon repairs like the foreground agent.
+    break_with_1062(&lab, 30);
+    lab.assert_converged("lab.t");
+    let log = logdir.join(format!("repl-repair.{}.log", lab.get("REPLICA_PORT")));
+    assert_eq!(repairs_in(&std::fs::read_to_string(&log).unwrap()), 1);
+    assert!(
+        logdir.join("repl-repair.log").exists(),
+        "the agent's own log"
+    );
+    // SIGTERM: finish the current step and exit.
+    assert!(
+        std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = std::time::Instant::now();
+    while pid_alive(pid) {
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "daemon {pid} still running after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!pid_file.exists(), "pid file removed on exit");
+}
+
+#[test]
+fn two_agents_on_one_replica_exactly_one_repairs() {
+    let lab = lab("twoagents", &[]);
+    break_with_1062(&lab, 31);
+    // Another agent (another host) holds the replica's repair lock: this one stands back.
+    let mut holder = lab.replica();
+    let got: i64 = holder
+        .query_first("SELECT GET_LOCK('repl-repair:', 0)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, 1);
+    let out = agent(&lab).arg("--once").output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("another agent holds the lock"), "{t}");
+    assert_eq!(lab.status()["Last_SQL_Errno"], "1062", "nothing touched");
+    drop(holder);
+    // Two agents at once, as from two hosts (separate lock dirs): one repair in total.
+    let spawn = |dir: &str| {
+        agent(&lab)
+            .arg("--once")
+            .arg("--lock-dir")
+            .arg(lab.dir.join(dir))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    std::fs::create_dir_all(lab.dir.join("h1")).unwrap();
+    std::fs::create_dir_all(lab.dir.join("h2")).unwrap();
+    let (a, b) = (spawn("h1"), spawn("h2"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let total: usize = [&a, &b].iter().map(|o| repairs_in(&text(o))).sum();
+    assert_eq!(total, 1, "{}\n{}", text(&a), text(&b));
+    lab.assert_converged("lab.t");
+}
+
+#[test]
+fn once_exit_codes_0_healthy_1_needs_a_human_2_agent_error() {
+    let lab = lab("exitcodes", &[]);
+    let healthy = agent(&lab).arg("--once").output().unwrap();
+    assert_eq!(healthy.status.code(), Some(0), "{}", text(&healthy));
+    let json = agent(&lab)
+        .args(["--once", "--format", "json"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&json.stdout);
+    assert!(
+        line.trim().starts_with('{') && line.contains("\"state\":\"healthy\""),
+        "{line}"
+    );
+    // 1: a non-drift SQL error (table missing on the replica: 1146) is left alone.
+    // (MariaDB's default slave_ddl_exec_mode=IDEMPOTENT hides duplicate CREATE TABLEs.)
+    lab.on_primary(&["CREATE TABLE lab.gone (id INT PRIMARY KEY)"]);
+    lab.wait_caught_up();
+    lab.drift("DROP TABLE lab.gone");
+    lab.on_primary(&["INSERT INTO lab.gone VALUES (1)"]);
+    let start = std::time::Instant::now();
+    while lab.status()["Slave_SQL_Running"] != "No" {
+        assert!(start.elapsed().as_secs() < 30);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let human = agent(&lab).arg("--once").output().unwrap();
+    assert_eq!(human.status.code(), Some(1), "{}", text(&human));
+    assert!(
+        text(&human).contains("not a row-drift error"),
+        "{}",
+        text(&human)
+    );
+    // 2: an unreachable instance.
+    let missing = lab.dir.join("no-such.sock");
+    let err = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg("-S")
+        .arg(&missing)
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert_eq!(err.status.code(), Some(2), "{}", text(&err));
+    assert!(text(&err).contains("cannot connect"), "{}", text(&err));
+}
+
+#[test]
+fn circuit_breaker_trips_at_n_repairs() {
+    let lab = lab("breaker", &[]);
+    lab.replica().query_drop("STOP SLAVE SQL_THREAD").unwrap();
+    for id in 60..63u32 {
+        lab.drift(&format!(
+            "INSERT INTO lab.t VALUES ({id}, {}, 'replica only')",
+            id * 10
+        ));
+        lab.on_primary(&[&format!(
+            "INSERT INTO lab.t VALUES ({id}, {}, 'primary')",
+            id * 10 + 1
+        )]);
+    }
+    lab.replica().query_drop("START SLAVE SQL_THREAD").unwrap();
+    lab.wait_for_error(1062);
+    let out = agent(&lab)
+        .args(["--once", "--max-repairs", "2", "--per", "1h"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("repairs=2"), "{t}");
+    assert!(t.contains("circuit open"), "{t}");
+    assert_eq!(
+        lab.status()["Last_SQL_Errno"],
+        "1062",
+        "the third conflict is left for a human"
+    );
+}
+
+#[test]
+fn tables_filter_keeps_the_agent_off_a_table() {
+    let lab = lab("tables", &[]);
+    break_with_1062(&lab, 70);
+    let out = agent(&lab)
+        .args(["--once", "--tables", "lab.other,shop.*"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("keep the agent off"), "{t}");
+    let n: u64 = lab
+        .replica()
+        .query_first("SELECT COUNT(*) FROM lab.t WHERE id = 70")
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1, "the replica row is untouched");
+    let out = agent(&lab)
+        .args(["--once", "--ignore-tables", "lab.t"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = agent(&lab)
+        .args(["--once", "--tables", "lab.*"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    lab.assert_converged("lab.t");
+}
