@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
 Examples:
-  Repair every broken replica on this host once (cron), exit code says how it went:
-    MYSQL_PWD=secret repl-repair -u repair -S /run/mysqld/a.sock,/run/mysqld/b.sock --once
+  Repair every broken replica on this host once (cron), exit code says how it went;
+  credentials from an option file ([client] user=..., password=...), never argv:
+    repl-repair --defaults-file=/etc/repl-repair/my.cnf -S /run/mysqld/a.sock,/run/mysqld/b.sock --once
+  Named instances, one over TCP, and a circuit breaker:
+    repl-repair --instance main=/run/mysqld/a.sock --instance reports=10.0.0.7:3306 --max-repairs 20 --per 1h
   Show the fix SQL without changing anything:
     repl-repair -u repair -S /run/mysqld/a.sock --once --dry-run
   Watch forever as a daemon, one log per instance:
-    repl-repair -u repair -S /run/mysqld/a.sock -d -l /var/log/repl-repair
+    repl-repair -u repair -S /run/mysqld/a.sock -d -l /var/log/repl-repair --pid-file /run/repl-repair.pid
 
 Exit codes with --once: 0 healthy or repaired; 1 something needs a human (refused,
 failed, other SQL error, dry run found work); 2 the agent could not do its job.";
