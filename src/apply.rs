@@ -5,7 +5,7 @@
 //! transaction. Any surprise rolls the whole repair back: never half-applied.
 
 use crate::plan::{Batch, BatchLimits, InsertStep, RepairPlan};
-use crate::record::{JournalError, JournalFile};
+use crate::record::{Audit, JournalError, JournalFile, Source, json_row};
 use crate::sql::{self, TAG};
 use crate::status::{Flavor, Incident};
 use mysql::Conn;
@@ -60,12 +60,20 @@ fn warnings_text(conn: &mut Conn) -> String {
 }
 
 /// Applies `plan` in one transaction that never reaches the replica's binlog.
+/// Where the audit trail of a repair goes and what its lines say about their source.
+pub struct AuditTo<'a> {
+    pub path: &'a std::path::Path,
+    pub source: &'a Source,
+}
+
 pub fn apply(
     conn: &mut Conn,
     plan: &RepairPlan,
     journal: &mut JournalFile,
     max_rows: Option<u64>,
+    audit_to: AuditTo<'_>,
 ) -> Result<Applied, ApplyError> {
+    let mut audit = Audit::default();
     for s in [
         format!("SET SESSION sql_log_bin = 0 {TAG}"),
         format!("SET SESSION time_zone = '+00:00' {TAG}"),
@@ -76,10 +84,11 @@ pub fn apply(
     ] {
         run(conn, &s)?;
     }
-    match apply_steps(conn, plan, journal, max_rows) {
+    match apply_steps(conn, plan, journal, max_rows, &mut audit, audit_to.source) {
         Ok(applied) => {
             run(conn, &format!("COMMIT {TAG}"))?;
             journal.finish("committed")?;
+            audit.commit(audit_to.path)?;
             Ok(applied)
         }
         Err(e) => {
@@ -95,6 +104,8 @@ fn apply_steps(
     plan: &RepairPlan,
     journal: &mut JournalFile,
     max_rows: Option<u64>,
+    audit: &mut Audit,
+    source: &Source,
 ) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
     let check = |applied: &Applied, more: u64| match max_rows {
@@ -123,6 +134,19 @@ fn apply_steps(
                 let values: Vec<Vec<mysql::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
                 // Journal first, durably; only then delete.
                 journal.record_deleted(table, &values)?;
+                pause_for_tests();
+                let cols: Vec<usize> = (0..table.columns.len())
+                    .filter(|&i| !table.columns[i].generated)
+                    .collect();
+                for row in &values {
+                    let before = json_row(
+                        table,
+                        cols.iter().zip(row).map(|(&i, v)| {
+                            (i, crate::record::json_mysql_value(v, &table.columns[i]))
+                        }),
+                    );
+                    audit.row(source, "repair-delete", table, Some(before), None);
+                }
                 let delete = sql::delete(table, &condition);
                 run(conn, &delete)?;
                 let n = conn.affected_rows();
@@ -184,12 +208,34 @@ fn apply_steps(
                     });
                 }
                 applied.inserted += n;
+                for step in &missing {
+                    let after = json_row(
+                        table,
+                        step.row.iter().enumerate().filter_map(|(i, v)| {
+                            let v = v.as_ref()?;
+                            let c = table.columns.get(i)?;
+                            (!c.generated).then(|| (i, crate::record::json_binlog_value(v, c)))
+                        }),
+                    );
+                    audit.row(source, "repair-insert", table, None, Some(after));
+                }
                 applied.keyless_inserts += missing.iter().filter(|s| s.keyless).count() as u64;
                 applied.statements.push(insert);
             }
         }
     }
     Ok(applied)
+}
+
+/// Test hook: `REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS` holds the repair between its
+/// journal write and its COMMIT, so a test can kill -9 the agent exactly there.
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 pub fn restart_sql_thread(

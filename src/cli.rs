@@ -131,6 +131,10 @@ pub struct Args {
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
 
+    /// Serve Prometheus /metrics, /status and pause/resume here (e.g. 127.0.0.1:9104).
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
+
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -147,6 +151,8 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// `--format json` for the `--once` summary.
     pub json: bool,
+    pub metrics_addr: Option<String>,
+    pub telemetry: std::sync::Arc<crate::metrics::Telemetry>,
 }
 
 /// Asks for the password on the controlling terminal with echo off, like `mysql -p`.
@@ -318,6 +324,7 @@ impl Args {
                 Some(l) => l.join("journal"),
                 None => PathBuf::from("repl-repair-journal"),
             });
+        let telemetry = std::sync::Arc::new(crate::metrics::Telemetry::new());
         let workers = targets
             .into_iter()
             .map(|target| WorkerConfig {
@@ -334,6 +341,7 @@ impl Args {
                 max_rows: self.max_rows,
                 breaker: self.max_repairs.map(|n| (n, per)),
                 lock_dir: self.lock_dir.clone().unwrap_or_else(std::env::temp_dir),
+                telemetry: telemetry.clone(),
             })
             .collect();
         Ok(Config {
@@ -344,6 +352,8 @@ impl Args {
             once: self.once,
             pid_file: self.pid_file,
             json: self.format == "json",
+            metrics_addr: self.metrics_addr,
+            telemetry,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod limits;
 pub mod locate;
+pub mod metrics;
 pub mod plan;
 pub mod record;
 pub mod repair;

@@ -39,21 +39,6 @@ fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGu
     None
 }
 
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// VmHWM from /proc: the peak resident set, reported with -v (the benchmarks read it).
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -96,6 +81,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let http = match &cfg.metrics_addr {
+        Some(addr) => {
+            match repl_repair::metrics::serve(addr, cfg.telemetry.clone(), shutdown.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    eprintln!("repl-repair: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
     let summaries: Vec<Summary> = std::thread::scope(|s| {
         let handles: Vec<_> = cfg
             .workers
@@ -139,6 +136,10 @@ fn main() -> ExitCode {
             .collect()
     });
     tracing::debug!("peak RSS {} KiB", peak_rss_kib().unwrap_or(0));
+    shutdown.store(true, Ordering::Relaxed);
+    if let Some(h) = http {
+        let _ = h.join();
+    }
     let mut code = 0u8;
     for s in &summaries {
         let (state, detail, c) = match &s.state {
@@ -150,9 +151,9 @@ fn main() -> ExitCode {
         if cfg.once && cfg.json {
             println!(
                 "{{\"instance\":{},\"state\":\"{state}\",\"repairs\":{},\"detail\":{}}}",
-                json_string(&s.instance),
+                repl_repair::record::json_string(&s.instance),
                 s.repairs,
-                json_string(&detail)
+                repl_repair::record::json_string(&detail)
             );
         } else if cfg.once {
             println!(

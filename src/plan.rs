@@ -36,7 +36,7 @@ pub struct DeleteStep {
 }
 
 /// A before-image the transaction expects to find.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InsertStep {
     pub table: Arc<TableInfo>,
     /// Condition that finds the row the way the SQL thread would (its identity).
@@ -48,11 +48,13 @@ pub struct InsertStep {
     pub values: Vec<String>,
     /// Table without any unique key: the replica may now hold a stale near-duplicate.
     pub keyless: bool,
+    /// The before-image itself, for the audit trail.
+    pub row: Row,
 }
 
 /// Deletes first, then inserts: a before-image may need a unique value that a stale row
 /// holds, and that row is removed by a delete step.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RepairPlan {
     pub deletes: Vec<DeleteStep>,
     pub inserts: Vec<InsertStep>,
@@ -78,7 +80,7 @@ impl Default for BatchLimits {
 }
 
 /// One statement's worth of steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Batch<'a> {
     /// Delete the replica rows matching `condition` (the OR of `steps` conditions).
     Delete {
@@ -405,6 +407,7 @@ impl Planner {
             values,
             keyless: identity.is_none(),
             pending: id_pending.into_iter().collect(),
+            row: before.clone(),
         });
         Ok(())
     }

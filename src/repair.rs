@@ -140,6 +140,127 @@ fn table_info(
     Ok(t)
 }
 
+/// The audit/dead-letter description of where an incident's transaction is.
+fn source_of(replica: &Replica, incident: &Incident, gtid: Option<&str>) -> crate::record::Source {
+    crate::record::Source {
+        instance: replica.name.clone(),
+        connection: incident.connection.clone(),
+        relay_file: incident.relay_log_file.clone(),
+        relay_pos: incident.relay_log_pos,
+        primary_file: incident.master_log_file.clone().unwrap_or_default(),
+        end_log_pos: incident.end_log_pos.unwrap_or(0),
+        gtid: gtid.unwrap_or_default().to_string(),
+        server_id: incident.master_server_id,
+        errno: incident.errno,
+        plan_id: format!(
+            "{}-{}-{}",
+            replica.name,
+            incident.relay_log_pos,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros()
+        ),
+    }
+}
+
+/// Parks a transaction the agent will not repair in `dir`: the incident, the reason and
+/// its decoded rows (up to `MAX_DEAD_LETTER_ROWS`; beyond that the relay position says
+/// where the rest is). Replication stays stopped.
+pub fn dead_letter(
+    replica: &mut Replica,
+    incident: &Incident,
+    reason: &str,
+    dir: &std::path::Path,
+) -> Result<PathBuf, String> {
+    const MAX_DEAD_LETTER_ROWS: usize = 100_000;
+    let logs = replica.relay_logs(&incident.relay_log_file, &incident.connection);
+    let target = Target {
+        relay_file: logs.resolve(&incident.relay_log_file),
+        relay_pos: incident.relay_log_pos,
+        master_server_id: incident.master_server_id,
+        end_log_pos: incident.end_log_pos,
+        tail_wait: Duration::from_secs(1),
+    };
+    let mut rows: Vec<String> = Vec::new();
+    let mut truncated = false;
+    let mut tables: HashMap<(String, String), Option<Arc<TableInfo>>> = HashMap::new();
+    let conn = &mut replica.conn;
+    let j = crate::record::json_string;
+    let read = locate::read_transaction::<()>(&logs, &target, |map, ev, at| {
+        let t = tables
+            .entry((map.schema.clone(), map.table.clone()))
+            .or_insert_with(|| {
+                TableInfo::load(conn, &map.schema, &map.table)
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone();
+        for change in &ev.rows {
+            if rows.len() >= MAX_DEAD_LETTER_ROWS {
+                truncated = true;
+                return Ok(());
+            }
+            let image = |row: &Option<crate::binlog::rows::Row>| match (row, &t) {
+                (None, _) => "null".to_string(),
+                (Some(r), Some(t)) => crate::record::json_row(
+                    t,
+                    r.iter().enumerate().filter_map(|(i, v)| {
+                        let v = v.as_ref()?;
+                        Some((i, crate::record::json_binlog_value(v, t.columns.get(i)?)))
+                    }),
+                ),
+                (Some(r), None) => {
+                    let fields: Vec<String> = r
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| {
+                            Some(format!(
+                                "\"@{}\":{}",
+                                i + 1,
+                                j(&format!("{:?}", v.as_ref()?))
+                            ))
+                        })
+                        .collect();
+                    format!("{{{}}}", fields.join(","))
+                }
+            };
+            rows.push(format!(
+                "{{\"op\":{},\"schema\":{},\"table\":{},\"relay_file\":{},\"relay_offset\":{},\"before\":{},\"after\":{}}}",
+                j(change.op.as_str()),
+                j(&map.schema),
+                j(&map.table),
+                j(&at.file.display().to_string()),
+                at.offset,
+                image(&change.before),
+                image(&change.after)
+            ));
+        }
+        Ok(())
+    });
+    let (gtid, note) = match read {
+        Ok(Ok(l)) => (l.gtid, None),
+        Ok(Err(())) => (None, None),
+        Err(e) => (
+            None,
+            Some(format!("the transaction could not be read: {e}")),
+        ),
+    };
+    let mut rows_json = format!("[{}]", rows.join(","));
+    if truncated || note.is_some() {
+        rows_json = format!(
+            "{rows_json},\"rows_note\":{}",
+            j(&note.unwrap_or_else(|| format!(
+                "only the first {MAX_DEAD_LETTER_ROWS} rows are listed; the rest is in the relay log from {}:{}",
+                incident.relay_log_file, incident.relay_log_pos
+            )))
+        );
+    }
+    let source = source_of(replica, incident, gtid.as_deref());
+    crate::record::write_dead_letter(dir, &source, reason, &incident.message, &rows_json)
+        .map_err(|e| e.to_string())
+}
+
 enum RowsError {
     Refused(Refusal),
     Schema(SchemaError),
@@ -362,7 +483,19 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
         incident.message
     );
     let mut journal = opts.journal.start(&replica.name, &about);
-    let applied = match apply::apply(&mut replica.conn, &plan, &mut journal, opts.max_rows) {
+    let source = source_of(replica, incident, located.gtid.as_deref());
+    let audit_path = opts.journal.dir().join("audit.jsonl");
+    let audit_to = apply::AuditTo {
+        path: &audit_path,
+        source: &source,
+    };
+    let applied = match apply::apply(
+        &mut replica.conn,
+        &plan,
+        &mut journal,
+        opts.max_rows,
+        audit_to,
+    ) {
         Ok(a) => a,
         Err(e @ apply::ApplyError::TooManyRows { .. }) => {
             return Round::Done(Outcome::Refused {

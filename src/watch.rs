@@ -41,6 +41,8 @@ pub struct WorkerConfig {
     /// `--max-repairs N --per D`.
     pub breaker: Option<(u32, Duration)>,
     pub lock_dir: PathBuf,
+    /// Metrics and /status, shared by every worker and the HTTP thread.
+    pub telemetry: std::sync::Arc<crate::metrics::Telemetry>,
 }
 
 /// How an instance ended up, for the `--once` summary and the exit code.
@@ -234,6 +236,30 @@ fn take_lock(dir: &Path, name: &str) -> Result<File, String> {
     }
 }
 
+/// Writes a transaction the agent gives up on to the instance's dead-letter directory.
+fn park(
+    cfg: &WorkerConfig,
+    r: &mut Replica,
+    incident: &crate::status::Incident,
+    reason: &str,
+    log: &InstanceLog,
+) {
+    if cfg.dry_run {
+        return;
+    }
+    let dir = cfg.journal_dir.join(&r.name).join("dead-letter");
+    match repair::dead_letter(r, incident, reason, &dir) {
+        Ok(p) => {
+            cfg.telemetry.dead_letter(&r.name);
+            log.error(&format!(
+                "transaction parked in the dead-letter directory: {}",
+                p.display()
+            ));
+        }
+        Err(e) => log.error(&format!("cannot write the dead letter: {e}")),
+    }
+}
+
 /// Waits until the connection's SQL thread has executed everything its IO thread read,
 /// or has stopped, or `timeout` passed.
 fn settle(r: &mut Replica, connection: &str, timeout: Duration) {
@@ -278,6 +304,8 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     replica.insert(r)
                 }
                 Err(msg) => {
+                    cfg.telemetry.observe(&log.name(), None);
+                    cfg.telemetry.set_state(&log.name(), "unreachable");
                     if cfg.once {
                         log.error(&msg);
                         return summary(repairs, FinalState::Error(msg));
@@ -292,7 +320,10 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
             },
         };
         let all = match status::read_all(&mut r.conn, &r.flavor) {
-            Ok(all) if !all.is_empty() => all,
+            Ok(all) if !all.is_empty() => {
+                cfg.telemetry.observe(&r.name, all.first());
+                all
+            }
             Ok(_) => {
                 let msg = format!(
                     "{} is not a replica (empty {})",
@@ -348,13 +379,29 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
         if let Some(incident) = st.incident() {
             let key = key_of(&incident);
             let circuit = breaker.as_mut().and_then(|b| b.open(Instant::now()));
+            cfg.telemetry.set_circuit(&r.name, circuit.is_some());
             if let Some(reason) = circuit {
                 state_msg.say(
                     &log,
                     "ERROR",
                     format!("{on}error {}: {reason}", incident.errno),
                 );
+                if given_up.insert(key.clone()) {
+                    park(&cfg, r, &incident, &reason, &log);
+                }
+                cfg.telemetry.set_state(&r.name, "circuit-open");
                 state = FinalState::NeedsHuman(reason);
+            } else if cfg.telemetry.is_paused(&r.name) {
+                state_msg.say(
+                    &log,
+                    "WARN",
+                    format!(
+                        "{on}error {} left alone: repairs are paused",
+                        incident.errno
+                    ),
+                );
+                cfg.telemetry.set_state(&r.name, "paused");
+                state = FinalState::NeedsHuman("paused".into());
             } else if given_up.contains(&key) {
                 state = FinalState::NeedsHuman(format!(
                     "error {} still unrepaired at {}:{}",
@@ -377,8 +424,50 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     filter: cfg.filter.clone(),
                     max_rows: cfg.max_rows,
                 };
+                cfg.telemetry.set_state(&r.name, "repairing");
+                let started = Instant::now();
                 let outcome = repair::repair(r, &incident, &opts);
                 state_msg.0 = None;
+                let (deleted, inserted, detail) = match &outcome {
+                    Outcome::Repaired {
+                        deleted, inserted, ..
+                    } => (*deleted, *inserted, String::new()),
+                    Outcome::Refused { reason }
+                    | Outcome::Failed { reason }
+                    | Outcome::Busy { reason } => (0, 0, reason.clone()),
+                    Outcome::DryRun { statements } => {
+                        (0, 0, format!("{} statements", statements.len()))
+                    }
+                };
+                cfg.telemetry.repair(
+                    &r.name,
+                    crate::metrics::IncidentSummary {
+                        errno: incident.errno,
+                        connection: incident.connection.clone(),
+                        relay: format!("{}:{}", incident.relay_log_file, incident.relay_log_pos),
+                        primary: format!(
+                            "{}:{}",
+                            incident.master_log_file.as_deref().unwrap_or(""),
+                            incident.end_log_pos.unwrap_or(0)
+                        ),
+                        outcome: outcome.label().to_string(),
+                        detail,
+                        deleted,
+                        inserted,
+                        at: utc_now(),
+                    },
+                    started.elapsed(),
+                );
+                cfg.telemetry.set_state(
+                    &r.name,
+                    match outcome {
+                        Outcome::Repaired { .. } => "healthy",
+                        Outcome::Refused { .. } => "refused",
+                        Outcome::Failed { .. } => "unrepairable",
+                        Outcome::Busy { .. } => "busy",
+                        Outcome::DryRun { .. } => "dry-run",
+                    },
+                );
                 match &outcome {
                     Outcome::Repaired {
                         deleted,
@@ -444,6 +533,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                             incident.errno
                         ));
                         state = FinalState::NeedsHuman(format!("{}: {reason}", outcome.label()));
+                        park(&cfg, r, &incident, reason, &log);
                         given_up.insert(key);
                     }
                 }
@@ -461,6 +551,9 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
             state = FinalState::NeedsHuman(msg);
         } else {
             state_msg.say(&log, "INFO", "replication running".into());
+            if !cfg.telemetry.is_paused(&r.name) {
+                cfg.telemetry.set_state(&r.name, "healthy");
+            }
         }
         if cfg.once {
             if repaired_now && repairs < ONCE_MAX_REPAIRS {

@@ -1,0 +1,354 @@
+//! What the agent exposes while it runs: Prometheus metrics on `/metrics` (text format
+//! 0.0.4, names prefixed `repl_repair_` in mysqld_exporter's style), each instance's
+//! state and last incident on `/status`, and `POST /instances/<name>/pause|resume`.
+//! Served by tiny_http on one thread (no async runtime), loopback unless told otherwise.
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Labels = Vec<(String, String)>;
+
+fn inst(name: &str) -> Labels {
+    vec![("instance".into(), name.into())]
+}
+
+/// The last incident of an instance, for `/status`.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentSummary {
+    pub errno: u32,
+    pub connection: String,
+    pub relay: String,
+    pub primary: String,
+    pub outcome: String,
+    pub detail: String,
+    pub deleted: u64,
+    pub inserted: u64,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct InstanceStatus {
+    state: String,
+    last_incident: Option<IncidentSummary>,
+    repairs: u64,
+    dead_letters: u64,
+}
+
+/// Shared between the workers and the HTTP thread.
+pub struct Telemetry {
+    registry: Registry,
+    up: Family<Labels, Gauge>,
+    io_running: Family<Labels, Gauge>,
+    sql_running: Family<Labels, Gauge>,
+    seconds_behind: Family<Labels, Gauge>,
+    last_errno: Family<Labels, Gauge>,
+    repairs: Family<Labels, Counter>,
+    rows_fixed: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram, fn() -> Histogram>,
+    dead_letters: Family<Labels, Counter>,
+    circuit_open: Family<Labels, Gauge>,
+    last_repair: Family<Labels, Gauge<f64, AtomicU64>>,
+    status: Mutex<BTreeMap<String, InstanceStatus>>,
+    paused: Mutex<HashSet<String>>,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("repl_repair");
+        let t = Telemetry {
+            up: Family::default(),
+            io_running: Family::default(),
+            sql_running: Family::default(),
+            seconds_behind: Family::default(),
+            last_errno: Family::default(),
+            repairs: Family::default(),
+            rows_fixed: Family::default(),
+            duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            dead_letters: Family::default(),
+            circuit_open: Family::default(),
+            last_repair: Family::default(),
+            status: Mutex::new(BTreeMap::new()),
+            paused: Mutex::new(HashSet::new()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "up",
+            "Whether the instance answers (1) or not (0)",
+            t.up.clone(),
+        );
+        registry.register(
+            "replica_io_running",
+            "IO thread running",
+            t.io_running.clone(),
+        );
+        registry.register(
+            "replica_sql_running",
+            "SQL thread running",
+            t.sql_running.clone(),
+        );
+        registry.register(
+            "replica_seconds_behind",
+            "Seconds_Behind_Master (-1 when NULL)",
+            t.seconds_behind.clone(),
+        );
+        registry.register(
+            "replica_last_sql_errno",
+            "Last_SQL_Errno",
+            t.last_errno.clone(),
+        );
+        registry.register("repairs", "Repairs by errno and outcome", t.repairs.clone());
+        registry.register(
+            "rows_fixed",
+            "Replica rows changed by op",
+            t.rows_fixed.clone(),
+        );
+        registry.register(
+            "repair_duration_seconds",
+            "From incident to SQL thread past the transaction",
+            t.duration.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Transactions parked in the dead-letter directory",
+            t.dead_letters.clone(),
+        );
+        registry.register(
+            "circuit_open",
+            "Circuit breaker open (1)",
+            t.circuit_open.clone(),
+        );
+        registry.register(
+            "last_repair_timestamp_seconds",
+            "Unix time of the last successful repair",
+            t.last_repair.clone(),
+        );
+        let build: Family<Labels, Gauge> = Family::default();
+        build
+            .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
+            .set(1);
+        registry.register("build_info", "The agent's version", build);
+        Telemetry { registry, ..t }
+    }
+
+    pub fn observe(&self, name: &str, st: Option<&crate::status::ReplicaStatus>) {
+        let l = inst(name);
+        self.up.get_or_create(&l).set(i64::from(st.is_some()));
+        if let Some(st) = st {
+            self.io_running
+                .get_or_create(&l)
+                .set(i64::from(st.io_running == "Yes"));
+            self.sql_running
+                .get_or_create(&l)
+                .set(i64::from(st.sql_running));
+            self.seconds_behind
+                .get_or_create(&l)
+                .set(st.seconds_behind.map_or(-1, |s| s as i64));
+            self.last_errno
+                .get_or_create(&l)
+                .set(i64::from(st.last_sql_errno));
+        }
+    }
+
+    pub fn set_state(&self, name: &str, state: &str) {
+        if let Ok(mut s) = self.status.lock() {
+            s.entry(name.to_string()).or_default().state = state.to_string();
+        }
+    }
+
+    pub fn set_circuit(&self, name: &str, open: bool) {
+        self.circuit_open
+            .get_or_create(&inst(name))
+            .set(i64::from(open));
+    }
+
+    /// Records one repair attempt's outcome.
+    pub fn repair(&self, name: &str, summary: IncidentSummary, took: Duration) {
+        let mut labels = inst(name);
+        labels.push(("errno".into(), summary.errno.to_string()));
+        labels.push(("outcome".into(), summary.outcome.clone()));
+        self.repairs.get_or_create(&labels).inc();
+        if summary.outcome == "repaired" {
+            for (op, n) in [("delete", summary.deleted), ("insert", summary.inserted)] {
+                let mut l = inst(name);
+                l.push(("op".into(), op.into()));
+                self.rows_fixed.get_or_create(&l).inc_by(n);
+            }
+            self.duration
+                .get_or_create(&inst(name))
+                .observe(took.as_secs_f64());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.last_repair
+                .get_or_create(&inst(name))
+                .set(now.as_secs_f64());
+        }
+        if let Ok(mut s) = self.status.lock() {
+            let e = s.entry(name.to_string()).or_default();
+            if summary.outcome == "repaired" {
+                e.repairs += 1;
+            }
+            e.last_incident = Some(summary);
+        }
+    }
+
+    pub fn dead_letter(&self, name: &str) {
+        self.dead_letters.get_or_create(&inst(name)).inc();
+        if let Ok(mut s) = self.status.lock() {
+            s.entry(name.to_string()).or_default().dead_letters += 1;
+        }
+    }
+
+    pub fn is_paused(&self, name: &str) -> bool {
+        self.paused
+            .lock()
+            .map(|p| p.contains(name))
+            .unwrap_or(false)
+    }
+
+    fn set_paused(&self, name: &str, paused: bool) -> bool {
+        let known = self
+            .status
+            .lock()
+            .map(|s| s.contains_key(name))
+            .unwrap_or(false);
+        if known && let Ok(mut p) = self.paused.lock() {
+            if paused {
+                p.insert(name.to_string());
+            } else {
+                p.remove(name);
+            }
+        }
+        known
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn status_json(&self) -> String {
+        let s = match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => BTreeMap::new(),
+        };
+        let j = crate::record::json_string;
+        let items: Vec<String> = s
+            .iter()
+            .map(|(name, st)| {
+                let state = if self.is_paused(name) { "paused" } else { st.state.as_str() };
+                let last = st.last_incident.as_ref().map_or("null".to_string(), |i| {
+                    format!(
+                        "{{\"errno\":{},\"connection\":{},\"relay\":{},\"primary\":{},\"outcome\":{},\"detail\":{},\"deleted\":{},\"inserted\":{},\"at\":{}}}",
+                        i.errno,
+                        j(&i.connection),
+                        j(&i.relay),
+                        j(&i.primary),
+                        j(&i.outcome),
+                        j(&i.detail),
+                        i.deleted,
+                        i.inserted,
+                        j(&i.at)
+                    )
+                });
+                format!(
+                    "{{\"name\":{},\"state\":{},\"repairs\":{},\"dead_letters\":{},\"last_incident\":{last}}}",
+                    j(name),
+                    j(state),
+                    st.repairs,
+                    st.dead_letters
+                )
+            })
+            .collect();
+        format!("{{\"instances\":[{}]}}", items.join(","))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {addr}: {message}")]
+pub struct ServeError {
+    pub addr: String,
+    pub message: String,
+}
+
+/// Serves `/metrics`, `/status` and pause/resume until `shutdown` is set.
+pub fn serve(
+    addr: &str,
+    telemetry: Arc<Telemetry>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, ServeError> {
+    let server = tiny_http::Server::http(addr).map_err(|e| ServeError {
+        addr: addr.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(std::thread::spawn(move || {
+        while !shutdown.load(Ordering::Relaxed) {
+            let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            let (code, ctype, body) = route(&telemetry, req.method(), req.url());
+            let mut resp = tiny_http::Response::from_string(body).with_status_code(code);
+            if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", ctype) {
+                resp = resp.with_header(h);
+            }
+            let _ = req.respond(resp);
+        }
+    }))
+}
+
+fn route(t: &Telemetry, method: &tiny_http::Method, url: &str) -> (u16, &'static str, String) {
+    use tiny_http::Method::{Get, Post};
+    let text = "text/plain; charset=utf-8";
+    match (method, url) {
+        (Get, "/metrics") => (
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            t.metrics_text(),
+        ),
+        (Get, "/status") => (200, "application/json", t.status_json()),
+        (Post, u) if u.starts_with("/instances/") => {
+            let rest = &u["/instances/".len()..];
+            let (name, action) = rest.rsplit_once('/').unwrap_or((rest, ""));
+            let paused = match action {
+                "pause" => true,
+                "resume" => false,
+                _ => return (404, text, "use /instances/<name>/pause or /resume\n".into()),
+            };
+            if t.set_paused(name, paused) {
+                (200, text, format!("{name}: {action}d\n"))
+            } else {
+                (404, text, format!("no instance named {name:?}\n"))
+            }
+        }
+        _ => (
+            404,
+            text,
+            "try /metrics, /status, POST /instances/<name>/pause|resume\n".into(),
+        ),
+    }
+}
