@@ -302,7 +302,9 @@ fn minimal_row_image_that_cannot_be_rebuilt_is_refused_and_nothing_runs() {
     assert!(!t.contains("fix applied"), "{t}");
     let files = files_under(&lab.journal_dir());
     assert!(
-        !files.iter().any(|f| f.to_string_lossy().ends_with(".undo.sql")),
+        !files
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".undo.sql")),
         "nothing was journalled or changed: {files:?}"
     );
     // The transaction is parked in the dead-letter directory with its reason and rows.
@@ -886,4 +888,285 @@ fn tables_filter_keeps_the_agent_off_a_table() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     lab.assert_converged("lab.t");
+}
+
+// ---- Nothing lost, nothing silent: journal, audit, dead letters, metrics, status. ----
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A bare HTTP/1.0 request to the agent; returns the body.
+fn http(port: u16, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(out)
+}
+
+fn wait_http(port: u16, path: &str, want: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(body) = std::panic::catch_unwind(|| http(port, "GET", path))
+            && body.contains(want)
+        {
+            return body;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "{path} never showed {want:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+const ROW_HEX: &str = "SELECT CONCAT_WS('|', HEX(id), HEX(b), HEX(f), HEX(d), HEX(dt), HEX(ts), HEX(u), IFNULL(n, 'NULL'), HEX(bits)) FROM lab.x WHERE id = 5";
+
+#[test]
+fn the_undo_journal_restores_the_deleted_row_byte_exact_and_the_audit_line_matches() {
+    let lab = lab("journal", &[]);
+    lab.on_primary(&["CREATE TABLE lab.x (id INT PRIMARY KEY, b BLOB, f FLOAT, d DECIMAL(20,6), dt DATETIME(6), ts TIMESTAMP(3) NULL, u VARCHAR(20) CHARACTER SET utf8mb4, n INT NULL, bits BIT(9))"]);
+    lab.wait_caught_up();
+    lab.drift("INSERT INTO lab.x VALUES (5, X'00FF10275C', 3.14159, -12345.678901, '2024-02-29 23:59:59.999999', '2023-11-14 22:13:20.123', 'ünï''\\\\`x', NULL, b'100000001')");
+    let before: String = lab.replica().query_first(ROW_HEX).unwrap().unwrap();
+    lab.on_primary(&["INSERT INTO lab.x (id) VALUES (5)"]);
+    lab.wait_for_error(1062);
+    repair_once(&lab);
+    lab.assert_converged("lab.x");
+    let dir = lab.journal_dir().join(lab.get("REPLICA_PORT"));
+    let journal = files_under(&dir)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".undo.sql"))
+        .expect("an undo journal");
+    // Audit: one repair-delete line holding the removed row.
+    let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let line = audit
+        .lines()
+        .find(|l| l.contains("repair-delete"))
+        .expect("an audit line");
+    for want in [
+        "\"id\":5",
+        "\"u\":\"ünï'\\\\`x\"",
+        "\"n\":null",
+        "\"d\":\"-12345.678901\"",
+        "\"table\":\"x\"",
+        "\"errno\":1062",
+        "\"after\":null",
+    ] {
+        assert!(line.contains(want), "{want} not in {line}");
+    }
+    // Undo: take the primary's row away and pipe the journal into the mysql client.
+    lab.drift("DELETE FROM lab.x WHERE id = 5");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "mariadb --socket={} -urepair -prepair < {}",
+            lab.get("REPLICA_SOCKET"),
+            journal.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let after: String = lab.replica().query_first(ROW_HEX).unwrap().unwrap();
+    assert_eq!(after, before, "the journal restores the row byte for byte");
+}
+
+#[test]
+fn unrepairable_goes_to_dead_letter_with_metrics_and_status_saying_so() {
+    let lab = lab("deadletter", &[]);
+    lab.drift("DELETE FROM lab.t WHERE id = 2");
+    lab.on_primary(&[
+        "SET SESSION binlog_row_image = 'MINIMAL'",
+        "UPDATE lab.t SET v = 'x' WHERE id = 2",
+    ]);
+    lab.wait_for_error(1032);
+    let port = free_port();
+    let mut child = agent(&lab)
+        .args([
+            "--interval",
+            "0.1",
+            "-t",
+            "60",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checks = std::panic::catch_unwind(|| {
+        let status = wait_http(port, "/status", "\"state\":\"refused\"");
+        assert!(status.contains("\"dead_letters\":1"), "{status}");
+        assert!(status.contains("\"errno\":1032"), "{status}");
+        let metrics = http(port, "GET", "/metrics");
+        let name = lab.get("REPLICA_PORT");
+        for want in [
+            format!("repl_repair_dead_letters_total{{instance=\"{name}\"}} 1"),
+            format!("repl_repair_replica_sql_running{{instance=\"{name}\"}} 0"),
+            format!("repl_repair_replica_last_sql_errno{{instance=\"{name}\"}} 1032"),
+            format!("repl_repair_up{{instance=\"{name}\"}} 1"),
+            "repl_repair_build_info".to_string(),
+        ] {
+            assert!(metrics.contains(&want), "{want} not in:\n{metrics}");
+        }
+        // A real Prometheus text-format parser accepts it.
+        let parsed = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\nprint(' '.join(sorted(f.name for f in p(sys.stdin.read()))))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(metrics.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(parsed.status.success(), "{}", text(&parsed));
+        let families = String::from_utf8_lossy(&parsed.stdout).to_string();
+        for want in [
+            "repl_repair_up",
+            "repl_repair_dead_letters",
+            "repl_repair_repairs",
+            "repl_repair_replica_sql_running",
+        ] {
+            assert!(
+                families.split_whitespace().any(|f| f == want),
+                "{want} not parsed: {families}"
+            );
+        }
+    });
+    child.kill().ok();
+    child.wait().ok();
+    checks.unwrap();
+    assert_eq!(
+        lab.status()["Last_SQL_Errno"],
+        "1032",
+        "replication stays stopped"
+    );
+    let dead = files_under(&lab.journal_dir())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("dead-letter"))
+        .count();
+    assert_eq!(dead, 1);
+}
+
+#[test]
+fn pause_stops_repairs_on_that_instance_only() {
+    let a = lab("pause_a", &[]);
+    let b = lab("pause_b", &[]);
+    let port = free_port();
+    let sockets = format!("{},{}", a.get("REPLICA_SOCKET"), b.get("REPLICA_SOCKET"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .args([
+            "-u",
+            "repair",
+            "-S",
+            &sockets,
+            "--interval",
+            "0.1",
+            "-t",
+            "90",
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .arg("--journal-dir")
+        .arg(a.journal_dir())
+        .env("MYSQL_PWD", "repair")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checks = std::panic::catch_unwind(|| {
+        let name_a = a.get("REPLICA_PORT");
+        wait_http(port, "/status", name_a);
+        assert!(http(port, "POST", &format!("/instances/{name_a}/pause")).contains("paused"));
+        assert!(http(port, "POST", "/instances/nope/pause").contains("no instance"));
+        for l in [&a, &b] {
+            l.drift("INSERT INTO lab.t VALUES (9, 900, 'replica only')");
+            l.on_primary(&["INSERT INTO lab.t VALUES (9, 901, 'primary')"]);
+        }
+        b.assert_converged("lab.t");
+        a.wait_for_error(1062);
+        wait_http(port, "/status", "\"state\":\"paused\"");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(a.status()["Last_SQL_Errno"], "1062", "paused: left alone");
+        assert!(http(port, "POST", &format!("/instances/{name_a}/resume")).contains("resumed"));
+        a.assert_converged("lab.t");
+    });
+    child.kill().ok();
+    child.wait().ok();
+    checks.unwrap();
+}
+
+#[test]
+fn kill_9_between_journal_and_commit_then_restart_converges_with_nothing_lost() {
+    let lab = lab("kill9", &[]);
+    break_with_1062(&lab, 6);
+    let mut child = agent(&lab)
+        .arg("--once")
+        .env("REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS", "30000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = lab.journal_dir().join(lab.get("REPLICA_PORT"));
+    let start = std::time::Instant::now();
+    let journal = loop {
+        if let Some(j) = files_under(&dir)
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(".undo.sql"))
+        {
+            break j;
+        }
+        assert!(start.elapsed().as_secs() < 20, "no journal written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap(); // SIGKILL, between the journal's fsync and the DELETE/COMMIT
+    child.wait().unwrap();
+    let first = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        first.contains("VALUES (6, 60, "),
+        "the row was journalled first: {first}"
+    );
+    assert!(
+        !first.contains("-- outcome"),
+        "the repair never finished: {first}"
+    );
+    // The server rolled the half-done repair back: the row is still there.
+    let n: u64 = lab
+        .replica()
+        .query_first("SELECT COUNT(*) FROM lab.t WHERE id = 6 AND v = 'replica only'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    // A restarted agent repairs it, and journals the row again before deleting it.
+    repair_once(&lab);
+    lab.assert_converged("lab.t");
+    let journals: Vec<String> = files_under(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".undo.sql"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(journals.len(), 2);
+    assert!(
+        journals
+            .iter()
+            .any(|j| j.contains("VALUES (6, 60, ") && j.contains("-- outcome: committed"))
+    );
 }
