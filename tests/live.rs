@@ -187,6 +187,20 @@ fn dry_run_prints_the_fix_and_changes_nothing() {
 
 // ---- The repair engine: whole transactions, one restart, every MariaDB flavour. ----
 
+/// Waits until `repl-repair.<instance>.log` in `dir` records `n` repairs.
+fn wait_for_log(dir: &std::path::Path, instance: &str, n: usize) {
+    let path = dir.join(format!("repl-repair.{instance}.log"));
+    let start = std::time::Instant::now();
+    while repairs_in(&std::fs::read_to_string(&path).unwrap_or_default()) < n {
+        assert!(
+            start.elapsed().as_secs() < 15,
+            "{} never recorded {n} repairs",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Counts "repaired error" lines: one per SQL-thread restart cycle of a repair.
 fn repairs_in(out: &str) -> usize {
     out.lines().filter(|l| l.contains("repaired error")).count()
@@ -512,7 +526,11 @@ fn twenty_conflicting_transactions_in_a_row_the_worker_keeps_going() {
             id * 10 + 1
         )]);
     }
-    let converged = std::panic::catch_unwind(|| lab.assert_converged("lab.t"));
+    let converged = std::panic::catch_unwind(|| {
+        lab.assert_converged("lab.t");
+        // The agent logs a repair just after the SQL thread moved on.
+        wait_for_log(&lab.dir.join("log"), lab.get("REPLICA_PORT"), 20);
+    });
     child.kill().ok();
     child.wait().ok();
     converged.unwrap();
@@ -604,6 +622,8 @@ fn three_instances_one_stopped_mid_run_the_other_two_still_repaired() {
     let ok = std::panic::catch_unwind(|| {
         labs[0].assert_converged("lab.t");
         labs[2].assert_converged("lab.t");
+        wait_for_log(&logdir, labs[0].get("REPLICA_PORT"), 1);
+        wait_for_log(&logdir, labs[2].get("REPLICA_PORT"), 1);
     });
     child.kill().ok();
     child.wait().ok();
