@@ -2,7 +2,7 @@
 //! them into a validated [`Config`]. Nothing downstream re-validates.
 
 use crate::watch::{InstanceTarget, WorkerConfig};
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ failed, other SQL error, dry run found work); 2 the agent could not do its job."
 #[derive(Debug, Parser)]
 #[command(name = "repl-repair", version, disable_help_flag = true, after_help = EXAMPLES)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// User to connect as.
     #[arg(short = 'u', long)]
     pub user: Option<String>,
@@ -138,6 +141,52 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode binlog or relay-log files: one line per row change. With -S/-h, column
+    /// names and signedness come from that server; otherwise columns are @1..@n.
+    Decode {
+        /// Files, read in order (a transaction may continue in the next relay file).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Start at this offset of the first file (an event boundary).
+        #[arg(long)]
+        start_position: Option<u64>,
+        /// Stop before the first event at or after this offset of the last file.
+        #[arg(long)]
+        stop_position: Option<u64>,
+        /// json (one change event per line) or text.
+        #[arg(long, default_value = "json", value_parser = ["json", "text"])]
+        format: String,
+    },
+}
+
+impl Args {
+    /// Connection options for `decode`'s schema lookups, when a server was named.
+    pub fn schema_connection(&self) -> Result<Option<mysql::Opts>, ConfigError> {
+        let files = crate::config::load(
+            self.defaults_file.as_deref(),
+            self.defaults_extra_file.as_deref(),
+        )?;
+        let b = mysql::OptsBuilder::new()
+            .user(self.user.clone().or(files.user))
+            .pass(match &self.password {
+                Some(Some(p)) => Some(p.clone()),
+                _ => files.password.or_else(|| std::env::var("MYSQL_PWD").ok()),
+            })
+            .tcp_connect_timeout(Some(Duration::from_secs(5)));
+        Ok(if let Some(s) = self.socket.first() {
+            Some(b.socket(Some(s.display().to_string())).into())
+        } else {
+            self.host.as_ref().map(|h| {
+                b.ip_or_hostname(Some(h.clone()))
+                    .tcp_port(self.port.unwrap_or(3306))
+                    .into()
+            })
+        })
+    }
 }
 
 /// Validated configuration: one worker config per instance.

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod binlog;
 pub mod cli;
 pub mod config;
+pub mod dump;
 pub mod limits;
 pub mod locate;
 pub mod metrics;

@@ -39,6 +39,39 @@ fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGu
     None
 }
 
+/// `repl-repair decode`: exit 0 when every file decoded, 2 with the error otherwise.
+fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
+    let mut conn = match args.schema_connection() {
+        Ok(Some(o)) => match mysql::Conn::new(o) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("repl-repair: cannot connect for column names: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("repl-repair: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let lookup = |db: &str, t: &str| {
+        conn.as_mut()
+            .and_then(|c| repl_repair::schema::TableInfo::load(c, db, t).ok())
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match repl_repair::dump::run(opts, lookup, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write;
+            let _ = out.flush();
+            eprintln!("repl-repair: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// VmHWM from /proc: the peak resident set, reported with -v (the benchmarks read it).
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -47,7 +80,23 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    let cfg = match Args::parse().into_config() {
+    let args = Args::parse();
+    if let Some(repl_repair::cli::Command::Decode {
+        files,
+        start_position,
+        stop_position,
+        format,
+    }) = &args.command
+    {
+        let opts = repl_repair::dump::DumpOptions {
+            files: files.clone(),
+            start: *start_position,
+            stop: *stop_position,
+            json: format == "json",
+        };
+        return decode(&args, &opts);
+    }
+    let cfg = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("repl-repair: {e}");

@@ -318,3 +318,42 @@ fn a_low_water_mark_before_the_failing_transaction_is_read_past() {
     assert_eq!(rows_by_txn.values().sum::<usize>(), 301);
     assert!(located.failing_event.is_some());
 }
+
+#[test]
+fn decode_command_prints_one_change_event_per_row() {
+    let dir = case("checksum-none");
+    let files = relay_files(&dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg("decode")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), row_changes(&files, "t").len());
+    assert!(
+        lines[2].starts_with("{\"op\":\"update\",\"schema\":\"fx\",\"table\":\"t\""),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[2]
+            .contains("\"before\":{\"@1\":2,\"@2\":\"two\"},\"after\":{\"@1\":2,\"@2\":\"TWO\"}"),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[2].contains("\"server_id\":1"), "{}", lines[2]);
+    // A start position inside an event is refused with the file and offset.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .args(["decode", "--start-position", "5"])
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not the start of an event"));
+}

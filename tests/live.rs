@@ -1190,3 +1190,19 @@ fn kill_9_between_journal_and_commit_then_restart_converges_with_nothing_lost() 
             .any(|j| j.contains("VALUES (6, 60, ") && j.contains("-- outcome: committed"))
     );
 }
+
+#[test]
+fn decode_with_a_live_server_names_the_columns() {
+    let lab = lab("decode", &[]);
+    lab.on_primary(&["UPDATE lab.t SET v = 'uno' WHERE id = 1"]);
+    lab.wait_caught_up();
+    let relay: Vec<std::path::PathBuf> =
+        files_under(&std::path::PathBuf::from(lab.get("REPLICA_DATADIR")))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("relay-bin.0"))
+            .collect();
+    let out = agent(&lab).arg("decode").args(&relay).output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("\"before\":{\"id\":1,\"k\":10,\"v\":\"one\"},\"after\":{\"id\":1,\"k\":10,\"v\":\"uno\"}"), "{t}");
+}
