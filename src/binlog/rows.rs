@@ -101,22 +101,25 @@ impl RowsEvent {
         } else {
             present_before
         };
+        // Columns present in each image: counted once per event, not per row.
+        let n_before = (0..ncols).filter(|&i| bit(present_before, i)).count();
+        let n_after = (0..ncols).filter(|&i| bit(present_after, i)).count();
         let mut rows = Vec::new();
         while !c.is_empty() {
             let change = match op {
                 RowOp::Insert => RowChange {
                     op,
                     before: None,
-                    after: Some(image(&mut c, map, ncols, present_after)?),
+                    after: Some(image(&mut c, map, ncols, present_after, n_after)?),
                 },
                 RowOp::Delete => RowChange {
                     op,
-                    before: Some(image(&mut c, map, ncols, present_before)?),
+                    before: Some(image(&mut c, map, ncols, present_before, n_before)?),
                     after: None,
                 },
                 RowOp::Update => {
-                    let before = image(&mut c, map, ncols, present_before)?;
-                    let after = image(&mut c, map, ncols, present_after)?;
+                    let before = image(&mut c, map, ncols, present_before, n_before)?;
+                    let after = image(&mut c, map, ncols, present_after, n_after)?;
                     RowChange {
                         op,
                         before: Some(before),
@@ -144,13 +147,14 @@ fn image(
     map: &TableMap,
     ncols: usize,
     present: &[u8],
+    npresent: usize,
 ) -> Result<Row, DecodeErrorKind> {
-    let npresent = (0..ncols).filter(|&i| bit(present, i)).count();
     let nulls = c.take(npresent.div_ceil(8))?;
-    let mut row: Row = vec![None; map.columns.len()];
+    let mut row: Row = Vec::with_capacity(map.columns.len());
     let mut k = 0;
-    for (i, def) in map.columns.iter().enumerate().take(ncols) {
-        if !bit(present, i) {
+    for (i, def) in map.columns.iter().enumerate() {
+        if i >= ncols || !bit(present, i) {
+            row.push(None);
             continue;
         }
         let v = if bit(nulls, k) {
@@ -158,7 +162,7 @@ fn image(
         } else {
             value::decode(c, def, i)?
         };
-        row[i] = Some(v);
+        row.push(Some(v));
         k += 1;
     }
     Ok(row)

@@ -346,36 +346,47 @@ pub fn decimal(c: &mut Cursor<'_>, precision: u8, scale: u8) -> Result<String> {
         bytes.iter_mut().for_each(|b| *b = !*b);
     }
     let mut d = Cursor::new(&bytes);
-    let mut int_digits = String::new();
-    if intg0x > 0 {
-        int_digits.push_str(&d.uint_be(DIG2BYTES[intg0x])?.to_string());
-    }
-    for _ in 0..intg0 {
-        let g = d.uint_be(4)?;
-        if int_digits.is_empty() {
-            int_digits.push_str(&g.to_string());
-        } else {
-            int_digits.push_str(&format!("{g:09}"));
-        }
-    }
-    let int_digits = int_digits.trim_start_matches('0');
-    let mut out = String::new();
+    // Digits are written by hand: this runs once per DECIMAL value of every row.
+    let mut out = String::with_capacity(usize::from(precision) + 3);
     if negative {
         out.push('-');
     }
-    out.push_str(if int_digits.is_empty() {
-        "0"
-    } else {
-        int_digits
-    });
+    let mut started = false;
+    let push_group = |out: &mut String, g: u64, width: usize, started: &mut bool| {
+        let mut digits = [b'0'; 9];
+        let mut v = g;
+        for slot in digits[..width].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        for &dg in &digits[..width] {
+            if *started || dg != b'0' {
+                *started = true;
+                out.push(char::from(dg));
+            }
+        }
+    };
+    if intg0x > 0 {
+        let g = d.uint_be(DIG2BYTES[intg0x])?;
+        push_group(&mut out, g, intg0x, &mut started);
+    }
+    for _ in 0..intg0 {
+        let g = d.uint_be(4)?;
+        push_group(&mut out, g, 9, &mut started);
+    }
+    if !started {
+        out.push('0');
+    }
     if scale > 0 {
         out.push('.');
+        let mut all = true;
         for _ in 0..frac0 {
-            out.push_str(&format!("{:09}", d.uint_be(4)?));
+            let g = d.uint_be(4)?;
+            push_group(&mut out, g, 9, &mut all);
         }
         if frac0x > 0 {
             let g = d.uint_be(DIG2BYTES[frac0x])?;
-            out.push_str(&format!("{g:0width$}", width = frac0x));
+            push_group(&mut out, g, frac0x, &mut all);
         }
     }
     Ok(out)
