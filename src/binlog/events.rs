@@ -62,8 +62,8 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
     let body = ev.body;
     Ok(match t {
         EventType::FORMAT_DESCRIPTION => Decoded::FormatDescription,
-        EventType::QUERY => {
-            let (schema, sql) = query(body, fde)?;
+        EventType::QUERY | EventType::MARIADB_QUERY_COMPRESSED => {
+            let (schema, sql) = query(body, fde, t == EventType::MARIADB_QUERY_COMPRESSED)?;
             Decoded::Query { schema, sql }
         }
         EventType::XID => {
@@ -120,7 +120,7 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
             maps.by_id.insert(map.table_id, map.clone());
             Decoded::TableMap(map)
         }
-        t if t.is_rows() => {
+        t if t.is_rows() || t.is_compressed_rows() => {
             let id = rows::table_id(body, fde)?;
             let map = maps.get(id).ok_or_else(|| {
                 DecodeErrorKind::Invalid(format!(
@@ -128,11 +128,6 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
                 ))
             })?;
             Decoded::Rows(RowsEvent::parse(t, body, fde, map)?)
-        }
-        t if t.is_compressed_rows() => {
-            return Err(DecodeErrorKind::Invalid(format!(
-                "{t} (MariaDB log_bin_compress) is not decoded yet; relay logs hold these decompressed"
-            )));
         }
         EventType::MARIADB_START_ENCRYPTION => {
             return Err(DecodeErrorKind::Invalid(
@@ -154,7 +149,11 @@ fn leftover(c: &Cursor<'_>) -> Result<(), DecodeErrorKind> {
 
 /// QUERY event: thread id, exec time, schema length, error code, status-vars length,
 /// status vars, schema NUL, SQL text.
-fn query(body: &[u8], fde: &FormatDescription) -> Result<(String, String), DecodeErrorKind> {
+fn query(
+    body: &[u8],
+    fde: &FormatDescription,
+    compressed: bool,
+) -> Result<(String, String), DecodeErrorKind> {
     let mut c = Cursor::new(body);
     let post = fde.post_header_len(EventType::QUERY).max(11);
     let mut ph = Cursor::new(c.take(post)?);
@@ -170,6 +169,10 @@ fn query(body: &[u8], fde: &FormatDescription) -> Result<(String, String), Decod
     c.take(status_len)?;
     let schema = String::from_utf8_lossy(c.take(schema_len)?).into_owned();
     c.take(1)?;
-    let sql = String::from_utf8_lossy(c.rest()).into_owned();
+    let sql = if compressed {
+        String::from_utf8_lossy(&super::compress::uncompress(c.rest())?).into_owned()
+    } else {
+        String::from_utf8_lossy(c.rest()).into_owned()
+    };
     Ok((schema, sql))
 }

@@ -9,6 +9,7 @@
 //! checksums), [`reader`] (one file, event by event, bounded buffer), [`table_map`],
 //! [`rows`] (WRITE/UPDATE/DELETE rows v1 and v2 over one core), [`value`] (column values).
 
+pub mod compress;
 pub mod cursor;
 pub mod events;
 pub mod header;

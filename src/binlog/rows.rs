@@ -72,7 +72,7 @@ impl RowsEvent {
         let mut c = Cursor::new(body);
         let table_id = c.uint_le(fde.table_id_len())?;
         let flags = c.u16()?;
-        if matches!(event_type.0, 30..=32) {
+        if matches!(event_type.0, 30..=32 | 169..=171) {
             // v2: extra data of any length (2 bytes for its own length, more for
             // partition info since MySQL 8.0.16).
             let extra_len = usize::from(c.u16()?);
@@ -104,6 +104,12 @@ impl RowsEvent {
         // Columns present in each image: counted once per event, not per row.
         let n_before = (0..ncols).filter(|&i| bit(present_before, i)).count();
         let n_after = (0..ncols).filter(|&i| bit(present_after, i)).count();
+        // MariaDB compressed rows events: only the row data after the bitmaps is zlib.
+        let inflated;
+        if event_type.is_compressed_rows() {
+            inflated = super::compress::uncompress(c.rest())?;
+            c = Cursor::new(&inflated);
+        }
         let mut rows = Vec::new();
         while !c.is_empty() {
             let change = match op {
