@@ -133,18 +133,9 @@ fn apply_steps(
                 }
                 let values: Vec<Vec<mysql::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
                 // Journal first, durably; only then delete.
-                journal.record_deleted(table, &values)?;
+                let maps = journal.record_deleted(table, &values)?;
                 pause_for_tests();
-                let cols: Vec<usize> = (0..table.columns.len())
-                    .filter(|&i| !table.columns[i].generated)
-                    .collect();
-                for row in &values {
-                    let before = json_row(
-                        table,
-                        cols.iter().zip(row).map(|(&i, v)| {
-                            (i, crate::record::json_mysql_value(v, &table.columns[i]))
-                        }),
-                    );
+                for before in maps {
                     audit.row(source, "repair-delete", table, Some(before), None);
                 }
                 let delete = sql::delete(table, &condition);

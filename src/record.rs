@@ -114,30 +114,50 @@ impl JournalFile {
 
     /// Records replica rows about to be deleted, as the INSERTs that restore them.
     /// `columns` are the non-generated columns, in the order `values` holds them.
+    ///
+    /// Each statement is preceded by a `-- json:` comment line with the row as a column
+    /// map (for tools; the mysql client skips it). Returns those maps for the audit.
     pub fn record_deleted(
         &mut self,
         table: &TableInfo,
         rows: &[Vec<mysql::Value>],
-    ) -> Result<(), JournalError> {
+    ) -> Result<Vec<String>, JournalError> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let cols: Vec<&crate::schema::ColumnInfo> =
-            table.columns.iter().filter(|c| !c.generated).collect();
-        let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+        let cols: Vec<usize> = (0..table.columns.len())
+            .filter(|&i| !table.columns[i].generated)
+            .collect();
+        let names: Vec<String> = cols
+            .iter()
+            .map(|&i| table.columns[i].name.clone())
+            .collect();
         let mut text = String::new();
+        let mut maps = Vec::with_capacity(rows.len());
         for row in rows {
             let values: Vec<String> = cols
                 .iter()
                 .zip(row)
-                .map(|(c, v)| sql::mysql_literal(v, c))
+                .map(|(&i, v)| sql::mysql_literal(v, &table.columns[i]))
                 .collect();
+            let map = json_row(
+                table,
+                cols.iter()
+                    .zip(row)
+                    .map(|(&i, v)| (i, json_mysql_value(v, &table.columns[i]))),
+            );
+            text.push_str(&format!(
+                "-- json: {{\"op\":\"restore\",\"schema\":{},\"table\":{},\"row\":{map}}}\n",
+                json_string(&table.schema),
+                json_string(&table.name)
+            ));
             text.push_str(&sql::insert("INSERT", table, &names, &values));
             text.push_str(";\n");
+            maps.push(map);
         }
         self.write_durably(&text)?;
         self.rows += rows.len() as u64;
-        Ok(())
+        Ok(maps)
     }
 
     /// Records rows a fix is about to insert, as the DELETEs that remove them again.
@@ -388,4 +408,88 @@ pub fn write_dead_letter(
     f.write_all(body.as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)?;
     Ok(path)
+}
+
+/// A log file that rotates itself by size (`name` → `name.1` → … → `name.<keep>`), so a
+/// daemon left running for months neither fills the disk nor needs logrotate, and the
+/// current file keeps the name operators and the original tool expect.
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    max: u64,
+    keep: u32,
+}
+
+impl RotatingFile {
+    /// 64 MiB per file, 5 old files kept.
+    pub const MAX: u64 = 64 << 20;
+    pub const KEEP: u32 = 5;
+
+    pub fn open(path: impl Into<PathBuf>, max: u64, keep: u32) -> io::Result<Self> {
+        let path = path.into();
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let written = file.metadata()?.len();
+        Ok(RotatingFile {
+            path,
+            file,
+            written,
+            max,
+            keep,
+        })
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        for i in (1..self.keep).rev() {
+            let _ = fs::rename(name(i), name(i + 1));
+        }
+        fs::rename(&self.path, name(1))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
+
+impl Write for RotatingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.written > 0 && self.written + buf.len() as u64 > self.max {
+            self.rotate()?;
+        }
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotating_file_keeps_the_name_and_n_old_files() {
+        let dir = std::env::temp_dir().join(format!("rr-rot-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.log");
+        let mut f = RotatingFile::open(&p, 10, 2).unwrap();
+        for i in 0..5 {
+            writeln!(f, "line {i}..").unwrap();
+        }
+        assert_eq!(fs::read_to_string(&p).unwrap(), "line 4..\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("x.log.1")).unwrap(),
+            "line 3..\n"
+        );
+        assert!(dir.join("x.log.2").exists());
+        assert!(!dir.join("x.log.3").exists());
+        fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -67,7 +67,7 @@ pub struct Summary {
 pub struct InstanceLog {
     name: Mutex<String>,
     dir: Option<PathBuf>,
-    file: Mutex<Option<File>>,
+    file: Mutex<Option<crate::record::RotatingFile>>,
 }
 
 pub fn utc_now() -> String {
@@ -106,7 +106,8 @@ impl InstanceLog {
         }
         if let (Some(dir), Ok(mut f)) = (&self.dir, self.file.lock()) {
             let path = dir.join(format!("repl-repair.{name}.log"));
-            match OpenOptions::new().create(true).append(true).open(&path) {
+            use crate::record::RotatingFile;
+            match RotatingFile::open(&path, RotatingFile::MAX, RotatingFile::KEEP) {
                 Ok(file) => *f = Some(file),
                 Err(e) => tracing::error!("cannot open instance log {}: {e}", path.display()),
             }

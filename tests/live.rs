@@ -1206,3 +1206,51 @@ fn decode_with_a_live_server_names_the_columns() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("\"before\":{\"id\":1,\"k\":10,\"v\":\"one\"},\"after\":{\"id\":1,\"k\":10,\"v\":\"uno\"}"), "{t}");
 }
+
+#[test]
+fn generated_and_invisible_columns_are_repaired_around() {
+    let lab = lab("gencols", &[]);
+    lab.on_primary(&[
+        "CREATE TABLE lab.g (id INT PRIMARY KEY, a INT, twice INT AS (a * 2) VIRTUAL, stored INT AS (a + 1) PERSISTENT, secret INT INVISIBLE DEFAULT 7, UNIQUE KEY (stored))",
+        "INSERT INTO lab.g (id, a, secret) VALUES (1, 10, 70), (2, 20, 80)",
+    ]);
+    lab.wait_caught_up();
+    // 1062 on the generated unique key, and 1032 on a row the replica lost.
+    lab.drift("INSERT INTO lab.g (id, a, secret) VALUES (99, 30, 1)");
+    lab.drift("DELETE FROM lab.g WHERE id = 2");
+    lab.on_primary(&[
+        "INSERT INTO lab.g (id, a, secret) VALUES (3, 30, 90)",
+        "UPDATE lab.g SET a = 21 WHERE id = 2",
+    ]);
+    lab.wait_for_error(1062);
+    let out = repair_once(&lab);
+    assert_eq!(repairs_in(&out), 2, "{out}");
+    lab.assert_converged("lab.g");
+    let secret: i64 = lab
+        .replica()
+        .query_first("SELECT secret FROM lab.g WHERE id = 2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        secret, 80,
+        "the invisible column was restored from the before-image"
+    );
+}
+
+#[test]
+fn a_table_changed_since_the_event_was_written_is_refused() {
+    let lab = lab("schemachange", &[]);
+    lab.drift("ALTER TABLE lab.t ADD COLUMN extra INT");
+    lab.drift("INSERT INTO lab.t (id, k, v) VALUES (8, 80, 'replica only')");
+    lab.on_primary(&["INSERT INTO lab.t VALUES (8, 81, 'primary')"]);
+    let start = std::time::Instant::now();
+    while lab.status()["Slave_SQL_Running"] != "No" {
+        assert!(start.elapsed().as_secs() < 30, "replica never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = lab.repair(&["--once"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("columns, the table on the replica has"), "{t}");
+    assert!(!t.contains("fix applied"), "{t}");
+}
