@@ -257,7 +257,8 @@ pub fn json_binlog_value(v: &crate::binlog::Value, col: &ColumnInfo) -> String {
         V::Double(f) => json_number(*f),
         V::Decimal(s) => json_string(s),
         V::Bytes(b) => json_bytes(b, text),
-        V::Json(b) | V::Geometry(b) => json_bytes(b, false),
+        V::Json(b) => crate::binlog::json::to_text(b).unwrap_or_else(|_| json_bytes(b, false)),
+        V::Geometry(b) => json_bytes(b, false),
         other => {
             let lit = sql::literal(other, col).unwrap_or_default();
             json_string(lit.trim_matches('\''))

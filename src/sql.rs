@@ -97,12 +97,16 @@ pub fn literal(v: &Value, col: &ColumnInfo) -> Result<String, RenderError> {
         Value::Decimal(s) => s.clone(),
         Value::Bytes(b) => bytes_literal(b, col),
         Value::Geometry(b) => hex(b),
-        Value::Json(_) => {
-            return Err(RenderError::Unsupported {
-                column: col.name.clone(),
-                what: "binary JSON",
-            });
-        }
+        // MySQL parses JSON text assigned to a JSON column.
+        Value::Json(b) => match crate::binlog::json::to_text(b) {
+            Ok(text) => format!("_utf8mb4 {}", hex(text.as_bytes())),
+            Err(_) => {
+                return Err(RenderError::Unsupported {
+                    column: col.name.clone(),
+                    what: "undecodable binary JSON",
+                });
+            }
+        },
         Value::Date { year, month, day } => format!("'{year:04}-{month:02}-{day:02}'"),
         Value::Time {
             negative,

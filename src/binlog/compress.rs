@@ -50,23 +50,24 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn compress(data: &[u8]) -> Vec<u8> {
+    fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
         let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        let z = e.finish().unwrap();
+        e.write_all(data)?;
+        let z = e.finish()?;
         let mut out = vec![0x81, data.len() as u8];
         out.extend(z);
-        out
+        Ok(out)
     }
 
     #[test]
-    fn round_trip_and_length_check() {
-        let c = compress(b"hello rows");
-        assert_eq!(uncompress(&c).unwrap(), b"hello rows");
+    fn round_trip_and_length_check() -> std::io::Result<()> {
+        let c = compress(b"hello rows")?;
+        assert_eq!(uncompress(&c), Ok(b"hello rows".to_vec()));
         let mut lying = c.clone();
         lying[1] = 3;
         assert!(uncompress(&lying).is_err());
         assert!(uncompress(&[0x05]).is_err());
         assert!(uncompress(&[]).is_err());
+        Ok(())
     }
 }

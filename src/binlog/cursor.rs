@@ -113,16 +113,16 @@ mod tests {
     #[test]
     fn short_read_is_an_error_not_a_panic() {
         let mut c = Cursor::new(&[1, 2, 3]);
-        assert_eq!(c.uint_le(2).unwrap(), 0x0201);
+        assert_eq!(c.uint_le(2), Ok(0x0201));
         assert_eq!(c.take(2), Err(DecodeErrorKind::Short { at: 2, needed: 1 }));
     }
 
     #[test]
     fn packed_integers() {
         let mut c = Cursor::new(&[250, 252, 0x34, 0x12, 253, 1, 2, 3]);
-        assert_eq!(c.packed().unwrap(), 250);
-        assert_eq!(c.packed().unwrap(), 0x1234);
-        assert_eq!(c.packed().unwrap(), 0x030201);
+        assert_eq!(c.packed(), Ok(250));
+        assert_eq!(c.packed(), Ok(0x1234));
+        assert_eq!(c.packed(), Ok(0x030201));
     }
 
     #[test]
@@ -134,6 +134,6 @@ mod tests {
     #[test]
     fn big_endian() {
         let mut c = Cursor::new(&[0x80, 0, 1]);
-        assert_eq!(c.uint_be(3).unwrap(), 0x800001);
+        assert_eq!(c.uint_be(3), Ok(0x800001));
     }
 }

@@ -13,6 +13,7 @@ pub mod compress;
 pub mod cursor;
 pub mod events;
 pub mod header;
+pub mod json;
 pub mod reader;
 pub mod rows;
 pub mod table_map;
