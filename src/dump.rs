@@ -107,52 +107,54 @@ pub fn run(
                     event: header.event_type,
                     kind,
                 })?;
-            match decoded {
-                Decoded::Gtid { gtid: g, .. } => gtid = g,
-                Decoded::Rows(ev) => {
-                    let Some(map) = maps.get(ev.table_id) else {
-                        continue;
-                    };
-                    let info = live
-                        .entry((map.schema.clone(), map.table.clone()))
-                        .or_insert_with(|| schema(&map.schema, &map.table));
-                    let cols = columns(map, info.as_ref());
-                    for change in &ev.rows {
-                        rows += 1;
-                        if opts.json {
-                            writeln!(
-                                out,
-                                "{{\"op\":{},\"schema\":{},\"table\":{},\"before\":{},\"after\":{},\"source\":{{\"file\":{},\"pos\":{offset},\"end_log_pos\":{},\"server_id\":{},\"gtid\":{},\"event\":{}}}}}",
-                                json_string(change.op.as_str()),
-                                json_string(&map.schema),
-                                json_string(&map.table),
-                                image(&change.before, &cols, true),
-                                image(&change.after, &cols, true),
-                                json_string(&file.display().to_string()),
-                                header.log_pos,
-                                header.server_id,
-                                json_string(&gtid),
-                                json_string(header.event_type.name()),
-                            )?;
-                        } else {
-                            writeln!(
-                                out,
-                                "{}:{offset} end_log_pos={} server_id={} gtid={} {} {}.{} before={} after={}",
-                                file.display(),
-                                header.log_pos,
-                                header.server_id,
-                                if gtid.is_empty() { "-" } else { &gtid },
-                                change.op.as_str(),
-                                map.schema,
-                                map.table,
-                                image(&change.before, &cols, false),
-                                image(&change.after, &cols, false),
-                            )?;
+            for decoded in decoded.flatten() {
+                match decoded {
+                    Decoded::Gtid { gtid: g, .. } => gtid = g,
+                    Decoded::Rows(ev) => {
+                        let Some(map) = maps.get(ev.table_id) else {
+                            continue;
+                        };
+                        let info = live
+                            .entry((map.schema.clone(), map.table.clone()))
+                            .or_insert_with(|| schema(&map.schema, &map.table));
+                        let cols = columns(map, info.as_ref());
+                        for change in &ev.rows {
+                            rows += 1;
+                            if opts.json {
+                                writeln!(
+                                    out,
+                                    "{{\"op\":{},\"schema\":{},\"table\":{},\"before\":{},\"after\":{},\"source\":{{\"file\":{},\"pos\":{offset},\"end_log_pos\":{},\"server_id\":{},\"gtid\":{},\"event\":{}}}}}",
+                                    json_string(change.op.as_str()),
+                                    json_string(&map.schema),
+                                    json_string(&map.table),
+                                    image(&change.before, &cols, true),
+                                    image(&change.after, &cols, true),
+                                    json_string(&file.display().to_string()),
+                                    header.log_pos,
+                                    header.server_id,
+                                    json_string(&gtid),
+                                    json_string(header.event_type.name()),
+                                )?;
+                            } else {
+                                writeln!(
+                                    out,
+                                    "{}:{offset} end_log_pos={} server_id={} gtid={} {} {}.{} before={} after={}",
+                                    file.display(),
+                                    header.log_pos,
+                                    header.server_id,
+                                    if gtid.is_empty() { "-" } else { &gtid },
+                                    change.op.as_str(),
+                                    map.schema,
+                                    map.table,
+                                    image(&change.before, &cols, false),
+                                    image(&change.after, &cols, false),
+                                )?;
+                            }
                         }
                     }
+                    Decoded::Xid(_) => gtid.clear(),
+                    _ => {}
                 }
-                Decoded::Xid(_) => gtid.clear(),
-                _ => {}
             }
         }
     }

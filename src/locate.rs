@@ -196,63 +196,69 @@ pub fn read_transaction<E>(
             event: h.event_type,
             kind,
         })?;
-        let ends = match decoded {
-            Decoded::Gtid {
-                gtid,
-                standalone: s,
-            } => {
-                if in_txn {
-                    // A new transaction began: the previous one ended without a commit
-                    // event we recognise (non-transactional tables).
-                    true
-                } else {
-                    out.gtid = Some(gtid);
-                    standalone = s;
-                    in_txn = true;
-                    false
+        let mut ends = false;
+        for decoded in decoded.flatten() {
+            ends = match decoded {
+                Decoded::Gtid {
+                    gtid,
+                    standalone: s,
+                } => {
+                    if in_txn {
+                        // A new transaction began: the previous one ended without a commit
+                        // event we recognise (non-transactional tables).
+                        true
+                    } else {
+                        out.gtid = Some(gtid);
+                        standalone = s;
+                        in_txn = true;
+                        false
+                    }
                 }
-            }
-            Decoded::Query { sql, .. } => {
-                let s = sql.trim().to_ascii_uppercase();
-                if s == "BEGIN" || s.starts_with("XA START") {
-                    in_txn = true;
-                    false
-                } else {
-                    s == "COMMIT"
-                        || s == "ROLLBACK"
-                        || standalone
-                        || !in_txn
-                        || s.starts_with("XA END")
+                Decoded::Query { sql, .. } => {
+                    let s = sql.trim().to_ascii_uppercase();
+                    if s == "BEGIN" || s.starts_with("XA START") {
+                        in_txn = true;
+                        false
+                    } else {
+                        s == "COMMIT"
+                            || s == "ROLLBACK"
+                            || standalone
+                            || !in_txn
+                            || s.starts_with("XA END")
+                    }
                 }
-            }
-            Decoded::Xid(_) => true,
-            Decoded::Rows(rows) => {
-                out.rows_events += 1;
-                let map = maps
-                    .get(rows.table_id)
-                    .ok_or_else(|| binlog::Error::Event {
-                        path: path.clone(),
+                Decoded::Xid(_) => true,
+                Decoded::Rows(rows) => {
+                    out.rows_events += 1;
+                    let map = maps
+                        .get(rows.table_id)
+                        .ok_or_else(|| binlog::Error::Event {
+                            path: path.clone(),
+                            offset,
+                            event: h.event_type,
+                            kind: binlog::DecodeErrorKind::Invalid(
+                                "rows event without TABLE_MAP".into(),
+                            ),
+                        })?;
+                    let at = Position {
+                        file: &path,
                         offset,
-                        event: h.event_type,
-                        kind: binlog::DecodeErrorKind::Invalid(
-                            "rows event without TABLE_MAP".into(),
-                        ),
-                    })?;
-                let at = Position {
-                    file: &path,
-                    offset,
-                    transaction: out.skipped_transactions,
-                    before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
-                };
-                if let Err(e) = on_rows(map, &rows, &at) {
-                    return Ok(Err(e));
+                        transaction: out.skipped_transactions,
+                        before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
+                    };
+                    if let Err(e) = on_rows(map, &rows, &at) {
+                        return Ok(Err(e));
+                    }
+                    // A rows event outside BEGIN…COMMIT (non-transactional engine, no GTID)
+                    // ends with the statement.
+                    !in_txn && rows.flags & binlog::rows::STMT_END_F != 0
                 }
-                // A rows event outside BEGIN…COMMIT (non-transactional engine, no GTID)
-                // ends with the statement.
-                !in_txn && rows.flags & binlog::rows::STMT_END_F != 0
+                _ => false,
+            };
+            if ends {
+                break;
             }
-            _ => false,
-        };
+        }
         if ends {
             if target.end_log_pos.is_some() && out.failing_event.is_none() {
                 out.skipped_transactions += 1;

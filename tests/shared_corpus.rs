@@ -1,5 +1,6 @@
 //! The shared corpus: real binlog files from other projects (../shared/fixtures/binlogs,
-//! see its manifest.json). Every file is read to its end; every row of every file is
+//! see its manifest.json). Every file is read to its end, rows inside MySQL's
+//! TRANSACTION_PAYLOAD included; every row of every file is
 //! compared with `mysql_common`'s decoder (dev-dependency oracle), each known
 //! disagreement pinned to a named cause; truncated and corrupted copies are typed
 //! errors, never panics.
@@ -13,23 +14,6 @@ use repl_repair::binlog::{self, BinlogReader, Value};
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-
-/// Files whose row events are out of this release's scope, with the reason. Each entry
-/// is checked to still be true (the file exists and yields no rows from us).
-const NOT_YET_IN_SCOPE: &[(&str, &str)] = &[
-    (
-        "blackbeam__rust_mysql_common/test-data__binlogs__transaction_compression.000001",
-        "rows inside MySQL 8 TRANSACTION_PAYLOAD (zstd): decoder issue",
-    ),
-    (
-        "apecloud__mysql-binlog-connector-rust/tests__parse_file_tests__mysql-bin.000057",
-        "rows inside MySQL 8 TRANSACTION_PAYLOAD (zstd): decoder issue",
-    ),
-    (
-        "osheroff__mysql-binlog-connector-java/src__test__resources__mysql-bin.compressed",
-        "rows inside MySQL 8 TRANSACTION_PAYLOAD (zstd): decoder issue",
-    ),
-];
 
 fn corpus() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/binlogs");
@@ -67,14 +51,16 @@ fn ours(path: &Path) -> Result<Vec<Pair<Value>>, String> {
     let present = |row: Option<Vec<Option<Value>>>| row.map(|r| r.into_iter().flatten().collect());
     while let Some(ev) = r.next_event().map_err(|e| e.to_string())? {
         let off = ev.offset;
-        match events::decode(&ev, &mut maps) {
-            Ok(Decoded::Rows(rows)) => out.extend(
-                rows.rows
-                    .into_iter()
-                    .map(|c| (present(c.before), present(c.after))),
-            ),
-            Ok(_) => {}
-            Err(e) => return Err(format!("offset {off}: {e}")),
+        let decoded = events::decode(&ev, &mut maps).map_err(|e| format!("offset {off}: {e}"))?;
+        // A MySQL TRANSACTION_PAYLOAD holds its transaction's events.
+        for d in decoded.flatten() {
+            if let Decoded::Rows(rows) = d {
+                out.extend(
+                    rows.rows
+                        .into_iter()
+                        .map(|c| (present(c.before), present(c.after))),
+                );
+            }
         }
     }
     Ok(out)
@@ -91,36 +77,64 @@ fn oracle(path: &Path) -> Result<OracleRows, (OracleRows, String)> {
         Err(e) => return Err((out, e.to_string())),
     };
     let mut maps: HashMap<u64, TableMapEvent<'static>> = HashMap::new();
-    for ev in file.by_ref() {
-        let ev = match ev {
-            Ok(ev) => ev,
-            Err(e) => return Err((out, e.to_string())),
+    loop {
+        let ev = match file.next() {
+            Some(Ok(ev)) => ev,
+            Some(Err(e)) => return Err((out, e.to_string())),
+            None => break,
         };
-        let data = match ev.read_data() {
-            Ok(Some(d)) => d,
-            Ok(None) => continue,
-            Err(e) => return Err((out, e.to_string())),
-        };
-        match data {
-            EventData::TableMapEvent(t) => {
-                maps.insert(t.table_id(), t.into_owned());
-            }
-            EventData::RowsEvent(rows) => {
-                let Some(tme) = maps.get(&rows.table_id()) else {
-                    return Err((out, "rows event without table map".into()));
-                };
-                let rows: RowsEventData<'_> = rows;
-                for row in rows.rows(tme) {
-                    match row {
-                        Ok((b, a)) => out.push((b.map(|r| r.unwrap()), a.map(|r| r.unwrap()))),
-                        Err(e) => return Err((out, e.to_string())),
+        if let Err(e) = oracle_event(&ev, &mut maps, &mut out) {
+            return Err((out, e));
+        }
+        // MySQL TRANSACTION_PAYLOAD: read its inner events with mysql_common too.
+        if let Ok(Some(EventData::TransactionPayloadEvent(p))) = ev.read_data() {
+            let mut rdr = match p.decompressed() {
+                Ok(r) => r,
+                Err(e) => return Err((out, e.to_string())),
+            };
+            loop {
+                match file.reader_mut().read_decompressed(&mut rdr) {
+                    Ok(Some(inner)) => {
+                        if let Err(e) = oracle_event(&inner, &mut maps, &mut out) {
+                            return Err((out, e));
+                        }
                     }
+                    Ok(None) => break,
+                    Err(e) => return Err((out, e.to_string())),
                 }
             }
-            _ => {}
         }
     }
     Ok(out)
+}
+
+fn oracle_event(
+    ev: &mysql_common::binlog::events::Event,
+    maps: &mut HashMap<u64, TableMapEvent<'static>>,
+    out: &mut OracleRows,
+) -> Result<(), String> {
+    let data = match ev.read_data() {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    match data {
+        EventData::TableMapEvent(t) => {
+            maps.insert(t.table_id(), t.into_owned());
+        }
+        EventData::RowsEvent(rows) => {
+            let tme = maps
+                .get(&rows.table_id())
+                .ok_or_else(|| "rows event without table map".to_string())?;
+            let rows: RowsEventData<'_> = rows;
+            for row in rows.rows(tme) {
+                let (b, a) = row.map_err(|e| e.to_string())?;
+                out.push((b.map(|r| r.unwrap()), a.map(|r| r.unwrap())));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Compares one of our values with mysql_common's. `Err` names the difference.
@@ -271,8 +285,7 @@ fn every_shared_fixture_reads_to_its_end() {
         match ours(&root.join(&file)) {
             Ok(rows) => {
                 total_rows += rows.len();
-                let exempt = NOT_YET_IN_SCOPE.iter().any(|(f, _)| *f == file);
-                if has_rows && rows.is_empty() && !exempt {
+                if has_rows && rows.is_empty() {
                     failures.push(format!(
                         "{file}: manifest says it has row events, we decoded none"
                     ));
@@ -286,18 +299,6 @@ fn every_shared_fixture_reads_to_its_end() {
         total_rows > 40_000,
         "decoded only {total_rows} rows from the corpus"
     );
-}
-
-#[test]
-fn not_yet_in_scope_has_no_stale_entries() {
-    for (file, reason) in NOT_YET_IN_SCOPE {
-        let rows = ours(&corpus().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(
-            rows.is_empty(),
-            "{file} now decodes {} rows: drop it from NOT_YET_IN_SCOPE ({reason})",
-            rows.len()
-        );
-    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use super::DecodeErrorKind;
 use super::cursor::Cursor;
-use super::header::{EventType, FormatDescription};
+use super::header::{EventHeader, EventType, FormatDescription};
 use super::reader::Event;
 use super::rows::{self, RowsEvent};
 use super::table_map::TableMap;
@@ -33,8 +33,20 @@ pub enum Decoded {
     TableMap(TableMap),
     /// Rows, with the table id resolved against the TABLE_MAPs seen so far.
     Rows(RowsEvent),
+    /// MySQL TRANSACTION_PAYLOAD: the inner events, decoded (TABLE_MAPs applied).
+    Payload(Vec<(EventHeader, Decoded)>),
     /// Any other event, skipped by length.
     Other,
+}
+
+impl Decoded {
+    /// The event itself, or the events inside a TRANSACTION_PAYLOAD.
+    pub fn flatten(self) -> Vec<Decoded> {
+        match self {
+            Decoded::Payload(inner) => inner.into_iter().map(|(_, d)| d).collect(),
+            d => vec![d],
+        }
+    }
 }
 
 /// TABLE_MAPs by table id, valid until the end of the transaction that declared them.
@@ -128,6 +140,20 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
                 ))
             })?;
             Decoded::Rows(RowsEvent::parse(t, body, fde, map)?)
+        }
+        EventType::TRANSACTION_PAYLOAD => {
+            let data = super::payload::decompress(body)?;
+            let mut inner = Vec::new();
+            for (h, b) in super::payload::events(&data)? {
+                let ev = Event {
+                    header: h,
+                    offset: ev.offset,
+                    body: b,
+                    fde,
+                };
+                inner.push((h, decode(&ev, maps)?));
+            }
+            Decoded::Payload(inner)
         }
         EventType::MARIADB_START_ENCRYPTION => {
             return Err(DecodeErrorKind::Invalid(

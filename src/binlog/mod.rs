@@ -14,6 +14,7 @@ pub mod cursor;
 pub mod events;
 pub mod header;
 pub mod json;
+pub mod payload;
 pub mod reader;
 pub mod rows;
 pub mod table_map;
