@@ -112,6 +112,7 @@ impl RowsEvent {
         }
         let mut rows = Vec::new();
         while !c.is_empty() {
+            let at = c.pos();
             let change = match op {
                 RowOp::Insert => RowChange {
                     op,
@@ -133,6 +134,13 @@ impl RowsEvent {
                     }
                 }
             };
+            // A row that consumes no bytes (no column present) would repeat forever:
+            // found by the fuzzer (fuzz/regressions/rows-zero-width-image).
+            if c.pos() == at {
+                return Err(DecodeErrorKind::Invalid(
+                    "row image of zero bytes: no column present".into(),
+                ));
+            }
             rows.push(change);
         }
         Ok(RowsEvent {
