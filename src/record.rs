@@ -13,6 +13,19 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// An instance name made safe for a file name (sockets are paths, hosts have colons).
+pub fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The journal directory of one instance.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -51,16 +64,7 @@ impl Journal {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let stamp = format!("{}.{:06}", now.as_secs(), now.subsec_micros());
-        let safe: String = instance
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe = safe_name(instance);
         JournalFile {
             path: self.dir.join(format!("{safe}-{stamp}.undo.sql")),
             header: format!(

@@ -98,6 +98,19 @@ impl Replica {
         })
     }
 
+    /// Where the incident's transaction is: the relay logs and the walk's target.
+    fn locate(&self, incident: &Incident, tail_wait: Duration) -> (RelayLogs, Target) {
+        let logs = self.relay_logs(&incident.relay_log_file, &incident.connection);
+        let target = Target {
+            relay_file: logs.resolve(&incident.relay_log_file),
+            relay_pos: incident.relay_log_pos,
+            master_server_id: incident.master_server_id,
+            end_log_pos: incident.end_log_pos,
+            tail_wait,
+        };
+        (logs, target)
+    }
+
     /// The relay-log index, from `@@relay_log_index` or, when that is empty, the default
     /// `<relay log base name>.index` beside the current relay file.
     fn relay_logs(&self, relay_file: &str, connection: &str) -> RelayLogs {
@@ -174,14 +187,7 @@ pub fn dead_letter(
     dir: &std::path::Path,
 ) -> Result<PathBuf, String> {
     const MAX_DEAD_LETTER_ROWS: usize = 100_000;
-    let logs = replica.relay_logs(&incident.relay_log_file, &incident.connection);
-    let target = Target {
-        relay_file: logs.resolve(&incident.relay_log_file),
-        relay_pos: incident.relay_log_pos,
-        master_server_id: incident.master_server_id,
-        end_log_pos: incident.end_log_pos,
-        tail_wait: Duration::from_secs(1),
-    };
+    let (logs, target) = replica.locate(incident, Duration::from_secs(1));
     let mut rows: Vec<String> = Vec::new();
     let mut truncated = false;
     let mut tables: HashMap<(String, String), Option<Arc<TableInfo>>> = HashMap::new();
@@ -378,14 +384,7 @@ enum Round {
 }
 
 fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Round {
-    let logs = replica.relay_logs(&incident.relay_log_file, &incident.connection);
-    let target = Target {
-        relay_file: logs.resolve(&incident.relay_log_file),
-        relay_pos: incident.relay_log_pos,
-        master_server_id: incident.master_server_id,
-        end_log_pos: incident.end_log_pos,
-        tail_wait: opts.tail_wait,
-    };
+    let (logs, target) = replica.locate(incident, opts.tail_wait);
     let mut tables: HashMap<(String, String), Arc<TableInfo>> = HashMap::new();
     let mut planner = Planner::new();
     let conn = &mut replica.conn;

@@ -206,16 +206,7 @@ fn connect(
 /// `<lock dir>/repl-repair.<name>.lock`, held for the worker's lifetime (the OS drops it
 /// when the process dies, so a crash leaves no stale lock).
 fn take_lock(dir: &Path, name: &str) -> Result<File, String> {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::record::safe_name(name);
     let path = dir.join(format!("repl-repair.{safe}.lock"));
     let f = OpenOptions::new()
         .create(true)
