@@ -263,6 +263,7 @@ pub fn json_binlog_value(v: &crate::binlog::Value, col: &ColumnInfo) -> String {
         V::Bytes(b) => json_bytes(b, text),
         V::Json(b) => crate::binlog::json::to_text(b).unwrap_or_else(|_| json_bytes(b, false)),
         V::Geometry(b) => json_bytes(b, false),
+        V::JsonDiff(d) => json_string(d),
         other => {
             let lit = sql::literal(other, col).unwrap_or_default();
             json_string(lit.trim_matches('\''))

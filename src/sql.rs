@@ -97,6 +97,12 @@ pub fn literal(v: &Value, col: &ColumnInfo) -> Result<String, RenderError> {
         Value::Decimal(s) => s.clone(),
         Value::Bytes(b) => bytes_literal(b, col),
         Value::Geometry(b) => hex(b),
+        Value::JsonDiff(_) => {
+            return Err(RenderError::Unsupported {
+                column: col.name.clone(),
+                what: "partial JSON update (the after-image holds only diffs)",
+            });
+        }
         // MySQL parses JSON text assigned to a JSON column.
         Value::Json(b) => match crate::binlog::json::to_text(b) {
             Ok(text) => format!("_utf8mb4 {}", hex(text.as_bytes())),

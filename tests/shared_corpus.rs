@@ -155,6 +155,20 @@ fn same(ours: &Value, theirs: &BinlogValue<'_>) -> Result<(), String> {
                     Err(format!("JSON ours {mine} vs mysql_common {theirs}"))
                 }
             }
+            (Value::JsonDiff(d), BinlogValue::JsonDiff(diffs)) => {
+                // Same number of diffs, each naming the same path in order.
+                let mine: Vec<&str> = d.split("; ").collect();
+                let same = mine.len() == diffs.len()
+                    && mine
+                        .iter()
+                        .zip(diffs)
+                        .all(|(m, t)| m.contains(&format!("'{}'", t.path_str())));
+                if same {
+                    Ok(())
+                } else {
+                    Err(format!("JSON diff ours {d} vs mysql_common {diffs:?}"))
+                }
+            }
             (other, _) => Err(format!("{other:?} vs JSON")),
         };
     };
@@ -245,14 +259,6 @@ fn same(ours: &Value, theirs: &BinlogValue<'_>) -> Result<(), String> {
         Err(format!("ours {ours:?} vs mysql_common {t:?}"))
     }
 }
-
-/// Files where mysql_common decodes rows we do not decode yet: (file, rows, cause).
-/// The missing rows are the file's last, so the rest is still compared row by row.
-const KNOWN_ROW_SHORTFALL: &[(&str, usize, &str)] = &[(
-    "blackbeam__rust_mysql_common/test-data__binlogs__json.binlog.000001",
-    6,
-    "PARTIAL_UPDATE_ROWS (type 39, JSON diffs) is skipped: decoder issue",
-)];
 
 /// Files where mysql_common decodes fewer rows than we do: (file, rows, cause). The
 /// issue that chose our own decoder measured this: it skips them without an error.
@@ -351,15 +357,11 @@ fn differential_against_mysql_common() {
             }
         };
         files += 1;
-        let shortfall = KNOWN_ROW_SHORTFALL
-            .iter()
-            .find(|(f, _, _)| *f == file)
-            .map_or(0, |(_, n, _)| *n);
         let skipped = ORACLE_SKIPS
             .iter()
             .find(|(f, _, _)| *f == file)
             .map_or(0, |(_, n, _)| *n);
-        if theirs.len() + skipped != mine.len() + shortfall {
+        if theirs.len() + skipped != mine.len() {
             failures.push(format!(
                 "{file}: mysql_common decoded {} rows, we {}",
                 theirs.len(),

@@ -115,9 +115,9 @@ impl EventType {
         }
     }
 
-    /// WRITE/UPDATE/DELETE rows events, v1 and v2 (not compressed ones: see [`Self::is_compressed_rows`]).
+    /// WRITE/UPDATE/DELETE rows events, v1 and v2, and MySQL's PARTIAL_UPDATE_ROWS (not compressed ones: see [`Self::is_compressed_rows`]).
     pub fn is_rows(self) -> bool {
-        matches!(self.0, 23..=25 | 30..=32)
+        matches!(self.0, 23..=25 | 30..=32 | 39)
     }
 
     /// MariaDB's zlib-compressed rows events (log_bin_compress). Relay logs hold them

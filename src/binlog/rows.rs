@@ -21,7 +21,7 @@ impl RowOp {
     pub fn from_event_type(t: EventType) -> Option<Self> {
         match t.0 {
             23 | 30 | 166 | 169 => Some(RowOp::Insert),
-            24 | 31 | 167 | 170 => Some(RowOp::Update),
+            24 | 31 | 39 | 167 | 170 => Some(RowOp::Update),
             25 | 32 | 168 | 171 => Some(RowOp::Delete),
             _ => None,
         }
@@ -72,7 +72,7 @@ impl RowsEvent {
         let mut c = Cursor::new(body);
         let table_id = c.uint_le(fde.table_id_len())?;
         let flags = c.u16()?;
-        if matches!(event_type.0, 30..=32 | 169..=171) {
+        if matches!(event_type.0, 30..=32 | 39 | 169..=171) {
             // v2: extra data of any length (2 bytes for its own length, more for
             // partition info since MySQL 8.0.16).
             let extra_len = usize::from(c.u16()?);
@@ -126,7 +126,11 @@ impl RowsEvent {
                 },
                 RowOp::Update => {
                     let before = image(&mut c, map, ncols, present_before, n_before)?;
-                    let after = image(&mut c, map, ncols, present_after, n_after)?;
+                    let after = if event_type == EventType::PARTIAL_UPDATE_ROWS {
+                        partial_image(&mut c, map, ncols, present_after, n_after)?
+                    } else {
+                        image(&mut c, map, ncols, present_after, n_after)?
+                    };
                     RowChange {
                         op,
                         before: Some(before),
@@ -163,7 +167,43 @@ fn image(
     present: &[u8],
     npresent: usize,
 ) -> Result<Row, DecodeErrorKind> {
+    image_with(c, map, ncols, present, npresent, None)
+}
+
+/// The after-image of a PARTIAL_UPDATE_ROWS row (binlog_row_value_options=PARTIAL_JSON):
+/// value options, then (if partial JSON is on) one bit per JSON column of the table
+/// saying whether that column holds a list of diffs instead of a whole document.
+fn partial_image(
+    c: &mut Cursor<'_>,
+    map: &TableMap,
+    ncols: usize,
+    present: &[u8],
+    npresent: usize,
+) -> Result<Row, DecodeErrorKind> {
+    const PARTIAL_JSON_UPDATES: u64 = 1;
+    let options = c.packed()?;
+    if options & PARTIAL_JSON_UPDATES == 0 {
+        return image(c, map, ncols, present, npresent);
+    }
+    let json_cols = map
+        .columns
+        .iter()
+        .filter(|d| d.column_type == super::table_map::ColumnType::JSON)
+        .count();
+    let bits = c.take(json_cols.div_ceil(8))?;
+    image_with(c, map, ncols, present, npresent, Some(bits))
+}
+
+fn image_with(
+    c: &mut Cursor<'_>,
+    map: &TableMap,
+    ncols: usize,
+    present: &[u8],
+    npresent: usize,
+    partial: Option<&[u8]>,
+) -> Result<Row, DecodeErrorKind> {
     let nulls = c.take(npresent.div_ceil(8))?;
+    let mut json_ordinal = 0;
     let mut row: Row = Vec::with_capacity(map.columns.len());
     let mut k = 0;
     for (i, def) in map.columns.iter().enumerate() {
@@ -171,8 +211,15 @@ fn image(
             row.push(None);
             continue;
         }
+        let is_json = def.column_type == super::table_map::ColumnType::JSON;
+        let diff = is_json && partial.is_some_and(|bits| bit(bits, json_ordinal));
+        if is_json {
+            json_ordinal += 1;
+        }
         let v = if bit(nulls, k) {
             Value::Null
+        } else if diff {
+            value::json_diff(c, def, i)?
         } else {
             value::decode(c, def, i)?
         };

@@ -22,8 +22,11 @@ pub enum Value {
     Decimal(String),
     /// CHAR/VARCHAR/BINARY/VARBINARY/TEXT/BLOB bytes, as stored (no charset conversion).
     Bytes(Vec<u8>),
-    /// MySQL binary JSON, undecoded (decoding is the decoder issue's scope).
+    /// MySQL binary JSON, as stored (see `binlog::json::to_text`).
     Json(Vec<u8>),
+    /// A partial JSON update (PARTIAL_UPDATE_ROWS): the diffs, as MySQL functions
+    /// applied to the column, e.g. `JSON_REPLACE(@, '$.a', 1)`.
+    JsonDiff(String),
     /// SRID (4 bytes LE) followed by WKB: the server's internal geometry format.
     Geometry(Vec<u8>),
     Date {
@@ -241,6 +244,41 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
             });
         }
     })
+}
+
+/// A JSON column's value in a partial after-image: a length, then diffs of
+/// (operation, path, [value]) with binary JSON values.
+pub fn json_diff(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value> {
+    let data = blob(c, def.meta, def.column_type, index)?;
+    let mut d = Cursor::new(data);
+    let mut out: Vec<String> = Vec::new();
+    while !d.is_empty() {
+        let op = d.u8()?;
+        let len = d.packed_len()?;
+        let path = String::from_utf8_lossy(d.take(len)?).replace('\'', "''");
+        let f = match op {
+            0 => "JSON_REPLACE",
+            1 => "JSON_INSERT",
+            2 => "JSON_REMOVE",
+            other => {
+                return Err(DecodeErrorKind::Invalid(format!(
+                    "JSON diff operation {other} in column {}",
+                    index + 1
+                )));
+            }
+        };
+        if op == 2 {
+            out.push(format!("{f}(@, '{path}')"));
+        } else {
+            let vlen = d.packed_len()?;
+            let text = super::json::to_text(d.take(vlen)?)?;
+            out.push(format!(
+                "{f}(@, '{path}', CAST('{}' AS JSON))",
+                text.replace('\'', "''")
+            ));
+        }
+    }
+    Ok(Value::JsonDiff(out.join("; ")))
 }
 
 fn int(c: &mut Cursor<'_>, width: u8) -> Result<Value> {
