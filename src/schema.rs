@@ -98,7 +98,13 @@ impl TableInfo {
             .into_iter()
             .map(
                 |(name, data_type, column_type, nullable, charset, octets, extra, default)| {
-                    let binary_len = (data_type == "binary").then(|| octets.unwrap_or(0) as usize);
+                    // The row image drops trailing 0x00 of fixed binary values; MariaDB's
+                    // INET6/UUID are 16 fixed bytes the same way (fixtures/mariadb-types).
+                    let binary_len = match data_type.as_str() {
+                        "binary" => Some(octets.unwrap_or(0) as usize),
+                        "inet6" | "uuid" => Some(16),
+                        _ => None,
+                    };
                     ColumnInfo {
                         unsigned: column_type.contains("unsigned"),
                         nullable: nullable == "YES",

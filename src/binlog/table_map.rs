@@ -31,10 +31,10 @@ impl ColumnType {
     pub const TIMESTAMP2: Self = Self(17);
     pub const DATETIME2: Self = Self(18);
     pub const TIME2: Self = Self(19);
-    /// MariaDB `VARCHAR ... COMPRESSED`.
-    pub const VARCHAR_COMPRESSED: Self = Self(140);
-    /// MariaDB `BLOB/TEXT ... COMPRESSED`.
-    pub const BLOB_COMPRESSED: Self = Self(141);
+    /// MariaDB `BLOB/TEXT ... COMPRESSED` (MYSQL_TYPE_BLOB_COMPRESSED = 140).
+    pub const BLOB_COMPRESSED: Self = Self(140);
+    /// MariaDB `VARCHAR ... COMPRESSED` (MYSQL_TYPE_VARCHAR_COMPRESSED = 141).
+    pub const VARCHAR_COMPRESSED: Self = Self(141);
     pub const VECTOR: Self = Self(242);
     pub const JSON: Self = Self(245);
     pub const NEWDECIMAL: Self = Self(246);
@@ -71,8 +71,8 @@ impl ColumnType {
             18 => "DATETIME2",
             19 => "TIME2",
             20 => "TYPED_ARRAY",
-            140 => "VARCHAR_COMPRESSED",
-            141 => "BLOB_COMPRESSED",
+            140 => "BLOB_COMPRESSED",
+            141 => "VARCHAR_COMPRESSED",
             242 => "VECTOR",
             245 => "JSON",
             246 => "NEWDECIMAL",
@@ -93,8 +93,8 @@ impl ColumnType {
     /// since then the rest of the metadata block cannot be split safely.
     fn meta_len(self) -> Option<usize> {
         Some(match self.0 {
-            4 | 5 | 17 | 18 | 19 | 141 | 242 | 245 | 249..=252 | 255 => 1,
-            15 | 16 | 140 | 246..=248 | 253 | 254 => 2,
+            4 | 5 | 17 | 18 | 19 | 140 | 242 | 245 | 249..=252 | 255 => 1,
+            15 | 16 | 141 | 246..=248 | 253 | 254 => 2,
             0..=3 | 6..=14 => 0,
             _ => return None,
         })

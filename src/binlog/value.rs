@@ -146,6 +146,17 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
         // MySQL 9 VECTOR: length-prefixed like a BLOB, 4-byte floats inside.
         | ColumnType::VECTOR => Value::Bytes(blob(c, meta, t, index)?.to_vec()),
         ColumnType::JSON => Value::Json(blob(c, meta, t, index)?.to_vec()),
+        ColumnType::VARCHAR_COMPRESSED => {
+            let len = if meta < 256 {
+                usize::from(c.u8()?)
+            } else {
+                usize::from(c.u16()?)
+            };
+            Value::Bytes(super::compress::uncompress_column(c.take(len)?)?)
+        }
+        ColumnType::BLOB_COMPRESSED => {
+            Value::Bytes(super::compress::uncompress_column(blob(c, meta, t, index)?)?)
+        }
         ColumnType::GEOMETRY => Value::Geometry(blob(c, meta, t, index)?.to_vec()),
         ColumnType::BIT => {
             let bits = usize::from(meta >> 8) + usize::from(meta & 0xff) * 8;
