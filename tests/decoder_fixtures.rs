@@ -597,7 +597,7 @@ fn values_match_mariadb_binlog_vv_on_our_fixtures() {
         let file = case(case_name).join("primary-bin.000001");
         let theirs = mariadb_binlog_images(&file);
         let ours: Vec<Vec<Option<repl_repair::binlog::Value>>> =
-            row_changes(&[file.clone()], table)
+            row_changes(std::slice::from_ref(&file), table)
                 .into_iter()
                 .flat_map(|c| [c.before, c.after])
                 .flatten()
