@@ -337,14 +337,6 @@ impl Audit {
         ));
     }
 
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-
     /// Appends the buffered lines to `path`, durably.
     pub fn commit(&mut self, path: &Path) -> Result<(), JournalError> {
         if self.lines.is_empty() {

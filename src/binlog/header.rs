@@ -288,9 +288,6 @@ impl FormatDescription {
         }
     }
 
-    pub fn is_mariadb(&self) -> bool {
-        self.server_version.contains("MariaDB")
-    }
 }
 
 #[cfg(test)]

@@ -106,10 +106,6 @@ impl BinlogReader {
         self.pending.map_or(self.pos, |(_, off)| off)
     }
 
-    pub fn format_description(&self) -> &FormatDescription {
-        &self.fde
-    }
-
     fn io(&self, source: std::io::Error) -> Error {
         Error::Io {
             path: self.path.clone(),
