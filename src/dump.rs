@@ -37,11 +37,18 @@ fn columns(map: &TableMap, live: Option<&TableInfo>) -> Vec<ColumnInfo> {
     {
         return t.columns.clone();
     }
+    // MySQL 8 with binlog_row_metadata=FULL carries names and signedness itself.
+    let meta = map.optional().unwrap_or_default();
+    let mut numeric = meta.unsigned_numeric.iter();
     (1..=map.columns.len())
         .map(|i| ColumnInfo {
-            name: format!("@{i}"),
+            name: meta
+                .column_names
+                .get(i - 1)
+                .cloned()
+                .unwrap_or_else(|| format!("@{i}")),
             data_type: String::new(),
-            unsigned: false,
+            unsigned: map.columns[i - 1].column_type.is_numeric() && numeric.next() == Some(&true),
             nullable: true,
             generated: false,
             // Unknown charset: text when it is valid UTF-8, hex otherwise.

@@ -512,3 +512,39 @@ fn decoding_json_opaque_values() {
         ]
     );
 }
+
+#[test]
+fn decode_takes_column_names_and_signedness_from_mysql_full_row_metadata() {
+    // MySQL 8 with binlog_row_metadata=FULL writes names and signedness into TABLE_MAP.
+    let path = corpus()
+        .join("blackbeam__rust_mysql_common/test-data__binlogs__binlog-invisible-columns.000001");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg("decode")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains("\"after\":{\"f1\":1,\"f2\":2,\"f3\":-3,"),
+        "{first}"
+    );
+    // A MariaDB file has no such metadata: positional names.
+    let maria =
+        corpus().join("blackbeam__rust_mysql_common/test-data__binlogs__mariadb-bin.000001");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg("decode")
+        .arg(&maria)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"after\":{\"id\":62,\"topic\":\"foo\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

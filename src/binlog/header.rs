@@ -287,7 +287,6 @@ impl FormatDescription {
             6
         }
     }
-
 }
 
 #[cfg(test)]

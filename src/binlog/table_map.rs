@@ -89,6 +89,11 @@ impl ColumnType {
         }
     }
 
+    /// Numeric types, in the order MySQL's SIGNEDNESS metadata lists them.
+    pub fn is_numeric(self) -> bool {
+        matches!(self.0, 1..=5 | 8 | 9 | 246)
+    }
+
     /// Bytes of metadata this type has in the TABLE_MAP; `None` for a code we do not know,
     /// since then the rest of the metadata block cannot be split safely.
     fn meta_len(self) -> Option<usize> {
@@ -180,6 +185,51 @@ impl TableMap {
             columns,
             optional_metadata,
         })
+    }
+}
+
+/// What MySQL 8's optional metadata (binlog_row_metadata, TLVs after the null bitmap)
+/// says about the columns; empty when the server wrote none (MariaDB, MINIMAL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptionalMetadata {
+    /// COLUMN_NAME (type 4), one per column, when binlog_row_metadata=FULL.
+    pub column_names: Vec<String>,
+    /// SIGNEDNESS (type 1): for each *numeric* column in order, whether it is unsigned.
+    pub unsigned_numeric: Vec<bool>,
+}
+
+impl TableMap {
+    /// Parses the optional metadata TLVs; unknown types are skipped by their length.
+    pub fn optional(&self) -> Result<OptionalMetadata, DecodeErrorKind> {
+        let mut out = OptionalMetadata::default();
+        let mut c = Cursor::new(&self.optional_metadata);
+        let numeric = self
+            .columns
+            .iter()
+            .filter(|d| d.column_type.is_numeric())
+            .count();
+        while !c.is_empty() {
+            let t = c.u8()?;
+            let len = c.packed_len()?;
+            let mut v = Cursor::new(c.take(len)?);
+            match t {
+                1 => {
+                    let bits = v.take(numeric.div_ceil(8).min(len))?;
+                    out.unsigned_numeric = (0..numeric)
+                        .map(|i| bits.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
+                        .collect();
+                }
+                4 => {
+                    while !v.is_empty() {
+                        let n = v.packed_len()?;
+                        out.column_names
+                            .push(String::from_utf8_lossy(v.take(n)?).into_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }
 
