@@ -16,19 +16,23 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos: 0 }
     }
 
+    #[inline]
     pub fn pos(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
     /// The next `n` bytes, advancing past them.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let rest = &self.buf[self.pos..];
         match rest.get(..n) {
@@ -43,17 +47,20 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     pub fn rest(&mut self) -> &'a [u8] {
         let s = &self.buf[self.pos..];
         self.pos = self.buf.len();
         s
     }
 
+    #[inline]
     pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
 
     /// Little-endian unsigned integer of `n` bytes (1..=8).
+    #[inline]
     pub fn uint_le(&mut self, n: usize) -> Result<u64> {
         let b = self.take(n)?;
         let mut v = [0u8; 8];
@@ -63,20 +70,24 @@ impl<'a> Cursor<'a> {
 
     /// Big-endian unsigned integer of `n` bytes (1..=8), as used by the temporal and
     /// decimal encodings.
+    #[inline]
     pub fn uint_be(&mut self, n: usize) -> Result<u64> {
         let b = self.take(n)?;
         Ok(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
     }
 
+    #[inline]
     pub fn u16(&mut self) -> Result<u16> {
         Ok(self.uint_le(2)? as u16)
     }
 
+    #[inline]
     pub fn u32(&mut self) -> Result<u32> {
         Ok(self.uint_le(4)? as u32)
     }
 
     /// MySQL's length-encoded ("packed") integer.
+    #[inline]
     pub fn packed(&mut self) -> Result<u64> {
         match self.u8()? {
             n @ 0..=250 => Ok(u64::from(n)),
@@ -94,6 +105,7 @@ impl<'a> Cursor<'a> {
 
     /// A packed length that must fit in what is left of the event; checked here so no
     /// caller ever allocates by an untrusted length.
+    #[inline]
     pub fn packed_len(&mut self) -> Result<usize> {
         let n = self.packed()?;
         if n > self.remaining() as u64 {
