@@ -660,3 +660,44 @@ fn values_match_mariadb_binlog_vv_on_our_fixtures() {
     }
     assert!(compared > 80, "compared {compared} values");
 }
+
+#[test]
+fn borrowed_visit_decodes_the_same_values_as_owned_rows() {
+    use repl_repair::binlog::rows::{self as rows_mod, RowsEvent};
+    for name in ["types", "compressed", "mariadb-types", "checksum-none"] {
+        let file = case(name).join("primary-bin.000001");
+        let mut r = BinlogReader::open(&file).unwrap();
+        let mut maps = TableMaps::default();
+        let mut compared = 0;
+        while let Some(ev) = r.next_event().unwrap() {
+            let t = ev.header.event_type;
+            if !(t.is_rows() || t.is_compressed_rows()) {
+                events::decode(&ev, &mut maps).unwrap();
+                continue;
+            }
+            let map = maps
+                .get(rows_mod::table_id(ev.body, ev.fde).unwrap())
+                .unwrap();
+            let owned = RowsEvent::parse(t, ev.body, ev.fde, map).unwrap();
+            let mut seen = Vec::new();
+            RowsEvent::visit(t, ev.body, ev.fde, map, |op, b, a| {
+                let own = |r: Option<&[Option<repl_repair::binlog::value::ValueRef<'_>>]>| {
+                    r.map(|r| {
+                        r.iter()
+                            .map(|v| v.clone().map(|v| v.into_owned().unwrap()))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                seen.push(RowChange {
+                    op,
+                    before: own(b),
+                    after: own(a),
+                });
+            })
+            .unwrap();
+            assert_eq!(seen, owned.rows, "{name} at {}", ev.offset);
+            compared += seen.len();
+        }
+        assert!(compared > 0, "{name}");
+    }
+}

@@ -5,7 +5,7 @@ use super::DecodeErrorKind;
 use super::cursor::Cursor;
 use super::header::{EventType, FormatDescription};
 use super::table_map::TableMap;
-use super::value::{self, Value};
+use super::value::{self, Value, ValueRef};
 
 /// Set on the last rows event of a statement.
 pub const STMT_END_F: u16 = 0x1;
@@ -60,10 +60,23 @@ pub fn table_id(body: &[u8], fde: &FormatDescription) -> Result<u64, DecodeError
     Cursor::new(body).uint_le(fde.table_id_len())
 }
 
-impl RowsEvent {
-    pub fn parse(
+/// The parts of a rows event before its rows, and where the rows start.
+struct Layout<'b> {
+    table_id: u64,
+    flags: u16,
+    op: RowOp,
+    ncols: usize,
+    present_before: &'b [u8],
+    present_after: &'b [u8],
+    n_before: usize,
+    n_after: usize,
+    rows: &'b [u8],
+}
+
+impl<'b> Layout<'b> {
+    fn parse(
         event_type: EventType,
-        body: &[u8],
+        body: &'b [u8],
         fde: &FormatDescription,
         map: &TableMap,
     ) -> Result<Self, DecodeErrorKind> {
@@ -101,15 +114,54 @@ impl RowsEvent {
         } else {
             present_before
         };
-        // Columns present in each image: counted once per event, not per row.
-        let n_before = (0..ncols).filter(|&i| bit(present_before, i)).count();
-        let n_after = (0..ncols).filter(|&i| bit(present_after, i)).count();
+        Ok(Layout {
+            table_id,
+            flags,
+            op,
+            ncols,
+            present_before,
+            present_after,
+            // Columns present in each image: counted once per event, not per row.
+            n_before: (0..ncols).filter(|&i| bit(present_before, i)).count(),
+            n_after: (0..ncols).filter(|&i| bit(present_after, i)).count(),
+            rows: c.rest(),
+        })
+    }
+}
+
+/// A row that consumes no bytes (no column present) would repeat forever: found by the
+/// fuzzer (fuzz/regressions/rows-zero-width-image).
+fn check_progress(c: &Cursor<'_>, at: usize) -> Result<(), DecodeErrorKind> {
+    if c.pos() == at {
+        return Err(DecodeErrorKind::Invalid(
+            "row image of zero bytes: no column present".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One row image borrowed from its event: an entry per table column, `None` where the
+/// image does not carry the column.
+pub type RowRef<'a> = [Option<ValueRef<'a>>];
+
+impl RowsEvent {
+    /// Decodes every row into owned values (what the planner keeps).
+    pub fn parse(
+        event_type: EventType,
+        body: &[u8],
+        fde: &FormatDescription,
+        map: &TableMap,
+    ) -> Result<Self, DecodeErrorKind> {
+        let l = Layout::parse(event_type, body, fde, map)?;
         // MariaDB compressed rows events: only the row data after the bitmaps is zlib.
         let inflated;
-        if event_type.is_compressed_rows() {
-            inflated = super::compress::uncompress(c.rest())?;
-            c = Cursor::new(&inflated);
-        }
+        let mut c = if event_type.is_compressed_rows() {
+            inflated = super::compress::uncompress(l.rows)?;
+            Cursor::new(&inflated)
+        } else {
+            Cursor::new(l.rows)
+        };
+        let (op, ncols) = (l.op, l.ncols);
         let mut rows = Vec::new();
         while !c.is_empty() {
             let at = c.pos();
@@ -117,19 +169,19 @@ impl RowsEvent {
                 RowOp::Insert => RowChange {
                     op,
                     before: None,
-                    after: Some(image(&mut c, map, ncols, present_after, n_after)?),
+                    after: Some(image(&mut c, map, ncols, l.present_after, l.n_after)?),
                 },
                 RowOp::Delete => RowChange {
                     op,
-                    before: Some(image(&mut c, map, ncols, present_before, n_before)?),
+                    before: Some(image(&mut c, map, ncols, l.present_before, l.n_before)?),
                     after: None,
                 },
                 RowOp::Update => {
-                    let before = image(&mut c, map, ncols, present_before, n_before)?;
+                    let before = image(&mut c, map, ncols, l.present_before, l.n_before)?;
                     let after = if event_type == EventType::PARTIAL_UPDATE_ROWS {
-                        partial_image(&mut c, map, ncols, present_after, n_after)?
+                        partial_image(&mut c, map, ncols, l.present_after, l.n_after)?
                     } else {
-                        image(&mut c, map, ncols, present_after, n_after)?
+                        image(&mut c, map, ncols, l.present_after, l.n_after)?
                     };
                     RowChange {
                         op,
@@ -138,21 +190,66 @@ impl RowsEvent {
                     }
                 }
             };
-            // A row that consumes no bytes (no column present) would repeat forever:
-            // found by the fuzzer (fuzz/regressions/rows-zero-width-image).
-            if c.pos() == at {
-                return Err(DecodeErrorKind::Invalid(
-                    "row image of zero bytes: no column present".into(),
-                ));
-            }
+            check_progress(&c, at)?;
             rows.push(change);
         }
         Ok(RowsEvent {
-            table_id,
-            flags,
+            table_id: l.table_id,
+            flags: l.flags,
             op,
             rows,
         })
+    }
+
+    /// Decodes every value of every row, borrowed from the event, and hands each row's
+    /// images to `f`; two image buffers are reused, so nothing is allocated per row or
+    /// per string. For scans that look at values without keeping them.
+    pub fn visit(
+        event_type: EventType,
+        body: &[u8],
+        fde: &FormatDescription,
+        map: &TableMap,
+        mut f: impl FnMut(RowOp, Option<&RowRef<'_>>, Option<&RowRef<'_>>),
+    ) -> Result<u64, DecodeErrorKind> {
+        let l = Layout::parse(event_type, body, fde, map)?;
+        let inflated;
+        let mut c = if event_type.is_compressed_rows() {
+            inflated = super::compress::uncompress(l.rows)?;
+            Cursor::new(&inflated)
+        } else {
+            Cursor::new(l.rows)
+        };
+        let id = |v| Ok(v);
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        while !c.is_empty() {
+            let at = c.pos();
+            let (b, a) = (l.present_before, l.present_after);
+            let (nb, na) = (l.n_before, l.n_after);
+            match l.op {
+                RowOp::Insert => {
+                    image_into(&mut c, map, l.ncols, a, na, None, &id, &mut after)?;
+                    f(l.op, None, Some(&after));
+                }
+                RowOp::Delete => {
+                    image_into(&mut c, map, l.ncols, b, nb, None, &id, &mut before)?;
+                    f(l.op, Some(&before), None);
+                }
+                RowOp::Update => {
+                    image_into(&mut c, map, l.ncols, b, nb, None, &id, &mut before)?;
+                    let bits = if event_type == EventType::PARTIAL_UPDATE_ROWS {
+                        partial_bits(&mut c, map)?
+                    } else {
+                        None
+                    };
+                    image_into(&mut c, map, l.ncols, a, na, bits, &id, &mut after)?;
+                    f(l.op, Some(&before), Some(&after));
+                }
+            }
+            check_progress(&c, at)?;
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -167,12 +264,40 @@ fn image(
     present: &[u8],
     npresent: usize,
 ) -> Result<Row, DecodeErrorKind> {
-    image_with(c, map, ncols, present, npresent, None)
+    let mut row = Vec::with_capacity(map.columns.len());
+    image_into(
+        c,
+        map,
+        ncols,
+        present,
+        npresent,
+        None,
+        &ValueRef::into_owned,
+        &mut row,
+    )?;
+    Ok(row)
 }
 
 /// The after-image of a PARTIAL_UPDATE_ROWS row (binlog_row_value_options=PARTIAL_JSON):
 /// value options, then (if partial JSON is on) one bit per JSON column of the table
 /// saying whether that column holds a list of diffs instead of a whole document.
+fn partial_bits<'a>(
+    c: &mut Cursor<'a>,
+    map: &TableMap,
+) -> Result<Option<&'a [u8]>, DecodeErrorKind> {
+    const PARTIAL_JSON_UPDATES: u64 = 1;
+    let options = c.packed()?;
+    if options & PARTIAL_JSON_UPDATES == 0 {
+        return Ok(None);
+    }
+    let json_cols = map
+        .columns
+        .iter()
+        .filter(|d| d.column_type == super::table_map::ColumnType::JSON)
+        .count();
+    Ok(Some(c.take(json_cols.div_ceil(8))?))
+}
+
 fn partial_image(
     c: &mut Cursor<'_>,
     map: &TableMap,
@@ -180,31 +305,38 @@ fn partial_image(
     present: &[u8],
     npresent: usize,
 ) -> Result<Row, DecodeErrorKind> {
-    const PARTIAL_JSON_UPDATES: u64 = 1;
-    let options = c.packed()?;
-    if options & PARTIAL_JSON_UPDATES == 0 {
-        return image(c, map, ncols, present, npresent);
-    }
-    let json_cols = map
-        .columns
-        .iter()
-        .filter(|d| d.column_type == super::table_map::ColumnType::JSON)
-        .count();
-    let bits = c.take(json_cols.div_ceil(8))?;
-    image_with(c, map, ncols, present, npresent, Some(bits))
+    let bits = partial_bits(c, map)?;
+    let mut row = Vec::with_capacity(map.columns.len());
+    image_into(
+        c,
+        map,
+        ncols,
+        present,
+        npresent,
+        bits,
+        &ValueRef::into_owned,
+        &mut row,
+    )?;
+    Ok(row)
 }
 
-fn image_with(
-    c: &mut Cursor<'_>,
+/// One row image into `row` (cleared first), each value through `conv`: owned values for
+/// the planner, borrowed ones for [`RowsEvent::visit`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn image_into<'a, T>(
+    c: &mut Cursor<'a>,
     map: &TableMap,
     ncols: usize,
     present: &[u8],
     npresent: usize,
     partial: Option<&[u8]>,
-) -> Result<Row, DecodeErrorKind> {
+    conv: &impl Fn(ValueRef<'a>) -> Result<T, DecodeErrorKind>,
+    row: &mut Vec<Option<T>>,
+) -> Result<(), DecodeErrorKind> {
+    row.clear();
     let nulls = c.take(npresent.div_ceil(8))?;
     let mut json_ordinal = 0;
-    let mut row: Row = Vec::with_capacity(map.columns.len());
     let mut k = 0;
     for (i, def) in map.columns.iter().enumerate() {
         if i >= ncols || !bit(present, i) {
@@ -217,14 +349,14 @@ fn image_with(
             json_ordinal += 1;
         }
         let v = if bit(nulls, k) {
-            Value::Null
+            ValueRef::Owned(Value::Null)
         } else if diff {
-            value::json_diff(c, def, i)?
+            ValueRef::Owned(value::json_diff(c, def, i)?)
         } else {
-            value::decode(c, def, i)?
+            value::decode_ref(c, def, i)?
         };
-        row.push(Some(v));
+        row.push(Some(conv(v)?));
         k += 1;
     }
-    Ok(row)
+    Ok(())
 }

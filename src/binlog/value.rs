@@ -93,22 +93,75 @@ impl Value {
     }
 }
 
+/// A value as decoded, borrowing strings and DECIMAL digits from the event: no
+/// allocation per value (compressed columns excepted). [`ValueRef::into_owned`] gives the
+/// owned [`Value`] the planner keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueRef<'a> {
+    /// Values that own nothing on the heap (integers, floats, temporal, ENUM/SET/BIT,
+    /// NULL), or that had to be built (JSON diffs).
+    Owned(Value),
+    Bytes(&'a [u8]),
+    Json(&'a [u8]),
+    Geometry(&'a [u8]),
+    /// DECIMAL in its binary form, rendered to text by `into_owned`.
+    Decimal {
+        raw: &'a [u8],
+        precision: u8,
+        scale: u8,
+    },
+    /// A MariaDB compressed column, inflated.
+    Inflated(Vec<u8>),
+}
+
+impl ValueRef<'_> {
+    #[inline(always)]
+    pub fn into_owned(self) -> Result<Value> {
+        Ok(match self {
+            ValueRef::Owned(v) => v,
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+            ValueRef::Json(b) => Value::Json(b.to_vec()),
+            ValueRef::Geometry(b) => Value::Geometry(b.to_vec()),
+            ValueRef::Decimal {
+                raw,
+                precision,
+                scale,
+            } => Value::Decimal(decimal(&mut Cursor::new(raw), precision, scale)?),
+            ValueRef::Inflated(b) => Value::Bytes(b),
+        })
+    }
+}
+
 /// Decodes one non-NULL value of column `def` (the `index`th, 0-based, for errors).
+#[inline(always)]
 pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value> {
+    decode_ref(c, def, index)?.into_owned()
+}
+
+/// Decodes one non-NULL value without copying its bytes. Inlined: returning the enum
+/// through memory caused store-forwarding stalls that cost more than the decoding.
+#[inline(always)]
+pub fn decode_ref<'a>(c: &mut Cursor<'a>, def: &ColumnDef, index: usize) -> Result<ValueRef<'a>> {
+    use ValueRef::Owned as S;
     let meta = def.meta;
     let t = def.column_type;
     Ok(match t {
-        ColumnType::TINY => int(c, 1)?,
-        ColumnType::SHORT => int(c, 2)?,
-        ColumnType::INT24 => int(c, 3)?,
-        ColumnType::LONG => int(c, 4)?,
-        ColumnType::LONGLONG => int(c, 8)?,
-        ColumnType::FLOAT => Value::Float(f32::from_bits(c.u32()?)),
-        ColumnType::DOUBLE => Value::Double(f64::from_bits(c.uint_le(8)?)),
+        ColumnType::TINY => S(int(c, 1)?),
+        ColumnType::SHORT => S(int(c, 2)?),
+        ColumnType::INT24 => S(int(c, 3)?),
+        ColumnType::LONG => S(int(c, 4)?),
+        ColumnType::LONGLONG => S(int(c, 8)?),
+        ColumnType::FLOAT => S(Value::Float(f32::from_bits(c.u32()?))),
+        ColumnType::DOUBLE => S(Value::Double(f64::from_bits(c.uint_le(8)?))),
         ColumnType::NEWDECIMAL => {
             let precision = (meta >> 8) as u8;
             let scale = (meta & 0xff) as u8;
-            Value::Decimal(decimal(c, precision, scale)?)
+            let raw = c.take(decimal_size(precision, scale)?)?;
+            ValueRef::Decimal {
+                raw,
+                precision,
+                scale,
+            }
         }
         ColumnType::VARCHAR | ColumnType::VAR_STRING => {
             let len = if meta < 256 {
@@ -116,7 +169,7 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
             } else {
                 usize::from(c.u16()?)
             };
-            Value::Bytes(c.take(len)?.to_vec())
+            ValueRef::Bytes(c.take(len)?)
         }
         ColumnType::STRING => {
             let byte0 = (meta >> 8) as u8;
@@ -124,9 +177,9 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
             // CHAR(n) of more than 255 bytes folds the high bits of its length into the
             // type byte: real type = byte0 | 0x30, length bits = (byte0 & 0x30) ^ 0x30.
             if byte0 == ColumnType::ENUM.0 {
-                Value::Enum(c.uint_le(usize::from(byte1.clamp(1, 2)))? as u16)
+                S(Value::Enum(c.uint_le(usize::from(byte1.clamp(1, 2)))? as u16))
             } else if byte0 == ColumnType::SET.0 {
-                Value::Set(c.uint_le(usize::from(byte1.clamp(1, 8)))?)
+                S(Value::Set(c.uint_le(usize::from(byte1.clamp(1, 8)))?))
             } else {
                 let max_len = ((u16::from(byte0 & 0x30) ^ 0x30) << 4) | u16::from(byte1);
                 let len = if max_len > 255 {
@@ -134,30 +187,30 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
                 } else {
                     usize::from(c.u8()?)
                 };
-                Value::Bytes(c.take(len)?.to_vec())
+                ValueRef::Bytes(c.take(len)?)
             }
         }
-        ColumnType::ENUM => Value::Enum(c.uint_le(usize::from((meta & 0xff).clamp(1, 2) as u8))? as u16),
-        ColumnType::SET => Value::Set(c.uint_le(usize::from((meta & 0xff).clamp(1, 8) as u8))?),
+        ColumnType::ENUM => S(Value::Enum(c.uint_le(usize::from((meta & 0xff).clamp(1, 2) as u8))? as u16)),
+        ColumnType::SET => S(Value::Set(c.uint_le(usize::from((meta & 0xff).clamp(1, 8) as u8))?)),
         ColumnType::BLOB
         | ColumnType::TINY_BLOB
         | ColumnType::MEDIUM_BLOB
         | ColumnType::LONG_BLOB
         // MySQL 9 VECTOR: length-prefixed like a BLOB, 4-byte floats inside.
-        | ColumnType::VECTOR => Value::Bytes(blob(c, meta, t, index)?.to_vec()),
-        ColumnType::JSON => Value::Json(blob(c, meta, t, index)?.to_vec()),
+        | ColumnType::VECTOR => ValueRef::Bytes(blob(c, meta, t, index)?),
+        ColumnType::JSON => ValueRef::Json(blob(c, meta, t, index)?),
         ColumnType::VARCHAR_COMPRESSED => {
             let len = if meta < 256 {
                 usize::from(c.u8()?)
             } else {
                 usize::from(c.u16()?)
             };
-            Value::Bytes(super::compress::uncompress_column(c.take(len)?)?)
+            ValueRef::Inflated(super::compress::uncompress_column(c.take(len)?)?)
         }
         ColumnType::BLOB_COMPRESSED => {
-            Value::Bytes(super::compress::uncompress_column(blob(c, meta, t, index)?)?)
+            ValueRef::Inflated(super::compress::uncompress_column(blob(c, meta, t, index)?)?)
         }
-        ColumnType::GEOMETRY => Value::Geometry(blob(c, meta, t, index)?.to_vec()),
+        ColumnType::GEOMETRY => ValueRef::Geometry(blob(c, meta, t, index)?),
         ColumnType::BIT => {
             let bits = usize::from(meta >> 8) + usize::from(meta & 0xff) * 8;
             let v = c.uint_be(bits.div_ceil(8).min(8))?;
@@ -167,39 +220,39 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
                     index + 1
                 )));
             }
-            Value::Bit(v)
+            S(Value::Bit(v))
         }
         ColumnType::YEAR => {
             let y = c.u8()?;
-            Value::Year(if y == 0 { 0 } else { 1900 + u16::from(y) })
+            S(Value::Year(if y == 0 { 0 } else { 1900 + u16::from(y) }))
         }
         ColumnType::DATE | ColumnType::NEWDATE => {
             let v = c.uint_le(3)? as u32;
-            Value::Date {
+            S(Value::Date {
                 year: (v >> 9) as u16,
                 month: ((v >> 5) & 15) as u8,
                 day: (v & 31) as u8,
-            }
+            })
         }
         ColumnType::TIME => {
             // Pre-5.6 TIME: a 3-byte signed integer HHMMSS.
             let raw = c.uint_le(3)? as u32;
             let v = ((raw << 8) as i32) >> 8;
             let a = v.unsigned_abs();
-            Value::Time {
+            S(Value::Time {
                 negative: v < 0,
                 hours: a / 10000,
                 minutes: ((a / 100) % 100) as u8,
                 seconds: (a % 100) as u8,
                 micros: 0,
                 fsp: 0,
-            }
+            })
         }
         ColumnType::DATETIME => {
             // Pre-5.6 DATETIME: an 8-byte integer YYYYMMDDhhmmss.
             let v = c.uint_le(8)?;
             let (date, time) = (v / 1_000_000, v % 1_000_000);
-            Value::DateTime {
+            S(Value::DateTime {
                 year: (date / 10000) as u16,
                 month: ((date / 100) % 100) as u8,
                 day: (date % 100) as u8,
@@ -208,22 +261,22 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
                 second: (time % 100) as u8,
                 micros: 0,
                 fsp: 0,
-            }
+            })
         }
-        ColumnType::TIMESTAMP => Value::Timestamp {
+        ColumnType::TIMESTAMP => S(Value::Timestamp {
             seconds: c.u32()?,
             micros: 0,
             fsp: 0,
-        },
+        }),
         ColumnType::TIMESTAMP2 => {
             let fsp = fsp_of(meta, index)?;
             let seconds = c.uint_be(4)? as u32;
             let micros = frac(c, fsp)?;
-            Value::Timestamp {
+            S(Value::Timestamp {
                 seconds,
                 micros,
                 fsp,
-            }
+            })
         }
         ColumnType::DATETIME2 => {
             let fsp = fsp_of(meta, index)?;
@@ -235,7 +288,7 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
             let ymd = v >> 17;
             let ym = ymd >> 5;
             let hms = v % (1 << 17);
-            Value::DateTime {
+            S(Value::DateTime {
                 year: (ym / 13) as u16,
                 month: (ym % 13) as u8,
                 day: (ymd % 32) as u8,
@@ -244,9 +297,9 @@ pub fn decode(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Value
                 second: (hms % 64) as u8,
                 micros,
                 fsp,
-            }
+            })
         }
-        ColumnType::TIME2 => time2(c, fsp_of(meta, index)?)?,
+        ColumnType::TIME2 => S(time2(c, fsp_of(meta, index)?)?),
         _ => {
             return Err(DecodeErrorKind::UnsupportedType {
                 type_name: t.name(),
@@ -292,6 +345,7 @@ pub fn json_diff(c: &mut Cursor<'_>, def: &ColumnDef, index: usize) -> Result<Va
     Ok(Value::JsonDiff(out.join("; ")))
 }
 
+#[inline]
 fn int(c: &mut Cursor<'_>, width: u8) -> Result<Value> {
     Ok(Value::Int {
         raw: c.uint_le(usize::from(width))?,
@@ -299,6 +353,7 @@ fn int(c: &mut Cursor<'_>, width: u8) -> Result<Value> {
     })
 }
 
+#[inline]
 fn blob<'a>(c: &mut Cursor<'a>, meta: u16, t: ColumnType, index: usize) -> Result<&'a [u8]> {
     let pack = usize::from(meta);
     if !(1..=4).contains(&pack) {
@@ -312,6 +367,7 @@ fn blob<'a>(c: &mut Cursor<'a>, meta: u16, t: ColumnType, index: usize) -> Resul
     c.take(len)
 }
 
+#[inline]
 fn fsp_of(meta: u16, index: usize) -> Result<u8> {
     if meta > 6 {
         return Err(DecodeErrorKind::Invalid(format!(
@@ -323,6 +379,7 @@ fn fsp_of(meta: u16, index: usize) -> Result<u8> {
 }
 
 /// Fractional seconds of TIMESTAMP2/DATETIME2: (fsp+1)/2 big-endian bytes.
+#[inline]
 fn frac(c: &mut Cursor<'_>, fsp: u8) -> Result<u32> {
     Ok(match fsp {
         0 => 0,
@@ -333,6 +390,7 @@ fn frac(c: &mut Cursor<'_>, fsp: u8) -> Result<u32> {
 }
 
 /// TIME2 (MySQL 5.6+ and MariaDB's mysql56 format), after `my_time_packed_from_binary`.
+#[inline]
 fn time2(c: &mut Cursor<'_>, fsp: u8) -> Result<Value> {
     const OFFSET: i64 = 0x80_0000;
     let packed: i64 = match fsp {
@@ -372,20 +430,26 @@ fn time2(c: &mut Cursor<'_>, fsp: u8) -> Result<Value> {
 
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
-/// DECIMAL(precision, scale) in MySQL's binary format, rendered as exact text. Groups of
-/// nine digits take four big-endian bytes; the sign is the inverted top bit, and negative
-/// numbers have every byte inverted.
-pub fn decimal(c: &mut Cursor<'_>, precision: u8, scale: u8) -> Result<String> {
+/// Bytes of a DECIMAL(precision, scale) in binary form.
+pub fn decimal_size(precision: u8, scale: u8) -> Result<usize> {
     if scale > precision || precision > 65 || precision == 0 {
         return Err(DecodeErrorKind::Invalid(format!(
             "DECIMAL({precision},{scale}) is not a valid precision/scale"
         )));
     }
     let intg = usize::from(precision - scale);
+    let frac = usize::from(scale);
+    Ok((intg / 9) * 4 + DIG2BYTES[intg % 9] + (frac / 9) * 4 + DIG2BYTES[frac % 9])
+}
+
+/// DECIMAL(precision, scale) in MySQL's binary format, rendered as exact text. Groups of
+/// nine digits take four big-endian bytes; the sign is the inverted top bit, and negative
+/// numbers have every byte inverted.
+pub fn decimal(c: &mut Cursor<'_>, precision: u8, scale: u8) -> Result<String> {
+    let raw = c.take(decimal_size(precision, scale)?)?;
+    let intg = usize::from(precision - scale);
     let (intg0, intg0x) = (intg / 9, intg % 9);
     let (frac0, frac0x) = (usize::from(scale) / 9, usize::from(scale) % 9);
-    let size = intg0 * 4 + DIG2BYTES[intg0x] + frac0 * 4 + DIG2BYTES[frac0x];
-    let raw = c.take(size)?;
     let negative = raw.first().is_some_and(|b| b & 0x80 == 0);
     let mut bytes = raw.to_vec();
     if let Some(b) = bytes.first_mut() {
