@@ -1254,3 +1254,27 @@ fn a_table_changed_since_the_event_was_written_is_refused() {
     assert!(t.contains("columns, the table on the replica has"), "{t}");
     assert!(!t.contains("fix applied"), "{t}");
 }
+
+#[test]
+fn minimal_grants_are_enough_to_repair() {
+    // The grants the README lists; without BINLOG ADMIN the repair is refused with
+    // "you need (at least one of) the SUPER, BINLOG ADMIN privilege(s)" (checked by hand).
+    let lab = lab("grants", &[]);
+    lab.drift(
+        "CREATE USER 'fixer'@'localhost' IDENTIFIED BY 'fixer-pw'; \
+         GRANT SELECT, INSERT, DELETE ON lab.* TO 'fixer'@'localhost'; \
+         GRANT BINLOG ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO 'fixer'@'localhost'",
+    );
+    break_with_1062(&lab, 12);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .args(["-u", "fixer", "-S", lab.get("REPLICA_SOCKET"), "--once"])
+        .arg("--journal-dir")
+        .arg(lab.journal_dir())
+        .env("MYSQL_PWD", "fixer-pw")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("state=healthy repairs=1"), "{t}");
+    lab.assert_converged("lab.t");
+}
