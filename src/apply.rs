@@ -14,18 +14,31 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{statement}: {source}")]
+    #[error("{}: {source}", crate::record::preview(statement, 300))]
     Sql {
         statement: String,
         #[source]
         source: mysql::Error,
     },
-    #[error("{statement}: {what}; the repair was rolled back")]
+    #[error(
+        "{}: {what}; the repair was rolled back",
+        crate::record::preview(statement, 300)
+    )]
     Unexpected { statement: String, what: String },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("the repair would change more than --max-rows {limit} rows (at least {rows})")]
     TooManyRows { limit: u64, rows: u64 },
+    /// A fix would fire a trigger on the replica: its side effects would be changes
+    /// nobody journalled and the primary never made.
+    #[error(
+        "{table} has {trigger_kind} trigger {trigger}: a fix's {trigger_kind} would fire it and change rows the primary never changed (the SQL thread does not run triggers for row events); repair this table by hand"
+    )]
+    Trigger {
+        table: String,
+        trigger: String,
+        trigger_kind: String,
+    },
 }
 
 /// What a committed repair changed.
@@ -38,6 +51,10 @@ pub struct Applied {
     pub keyless_inserts: u64,
     /// Each changing statement as it ran, for the record.
     pub statements: Vec<String>,
+    /// The fix is committed but its record is not complete (the journal's outcome line
+    /// or the audit trail could not be written): the rows changed all the same, so this
+    /// is not a rollback; it is said, counted and alerted on.
+    pub record_error: Option<String>,
 }
 
 fn run(conn: &mut Conn, statement: &str) -> Result<(), ApplyError> {
@@ -49,23 +66,109 @@ fn run(conn: &mut Conn, statement: &str) -> Result<(), ApplyError> {
 }
 
 fn warnings_text(conn: &mut Conn) -> String {
-    conn.query::<(String, u32, String), _>("SHOW WARNINGS")
+    conn.query::<(Vec<u8>, u32, Vec<u8>), _>("SHOW WARNINGS")
         .map(|w| {
             w.into_iter()
-                .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+                .map(|(level, code, msg)| {
+                    format!(
+                        "{} {code}: {}",
+                        String::from_utf8_lossy(&level),
+                        String::from_utf8_lossy(&msg)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })
         .unwrap_or_default()
 }
 
-/// Applies `plan` in one transaction that never reaches the replica's binlog.
 /// Where the audit trail of a repair goes and what its lines say about their source.
 pub struct AuditTo<'a> {
     pub path: &'a std::path::Path,
     pub source: &'a Source,
 }
 
+/// Refuses, before any row is touched, a plan whose fixes would fire a trigger: a
+/// DELETE fires the table's DELETE triggers, an INSERT IGNORE its INSERT triggers. There
+/// is no session switch that turns triggers off, so the only exact answer short of
+/// replaying row events is not to run the statement.
+///
+/// MariaDB lists a table's triggers in information_schema.TRIGGERS to any user with a
+/// privilege on the table (a fix needs DELETE/INSERT there anyway); MySQL 8 only with
+/// the TRIGGER privilege, which the README asks for.
+pub fn check_triggers(conn: &mut Conn, plan: &RepairPlan) -> Result<(), ApplyError> {
+    let mut wanted: Vec<(String, String, &str)> = Vec::new();
+    for d in &plan.deletes {
+        wanted.push((d.table.schema.clone(), d.table.name.clone(), "DELETE"));
+    }
+    for i in &plan.inserts {
+        wanted.push((i.table.schema.clone(), i.table.name.clone(), "INSERT"));
+    }
+    wanted.sort();
+    wanted.dedup();
+    for chunk in wanted.chunks(200) {
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|(s, t, e)| {
+                format!(
+                    "({}, {}, '{e}')",
+                    sql::string_literal(s),
+                    sql::string_literal(t)
+                )
+            })
+            .collect();
+        let q = format!(
+            "SELECT {TAG} EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION, TRIGGER_NAME \
+             FROM information_schema.TRIGGERS \
+             WHERE (EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION) IN ({}) LIMIT 1",
+            tuples.join(", ")
+        );
+        let found: Option<(String, String, String, String)> =
+            conn.query_first(&q).map_err(|source| ApplyError::Sql {
+                statement: q.clone(),
+                source,
+            })?;
+        if let Some((schema, table, kind, trigger)) = found {
+            return Err(ApplyError::Trigger {
+                table: format!("{}.{}", sql::ident(&schema), sql::ident(&table)),
+                trigger: sql::ident(&trigger),
+                trigger_kind: kind,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The session settings a repair changes, as they were, so the connection (which the
+/// worker goes on using to read the status) is handed back as it was found.
+struct SavedSession(String);
+
+impl SavedSession {
+    fn save(conn: &mut Conn) -> Result<Self, ApplyError> {
+        let q = "SELECT /* repl-repair */ @@SESSION.sql_log_bin, @@SESSION.time_zone, @@SESSION.sql_mode, @@SESSION.foreign_key_checks, @@SESSION.character_set_results";
+        let row: Option<(u8, String, String, u8, Option<String>)> =
+            conn.query_first(q).map_err(|source| ApplyError::Sql {
+                statement: q.into(),
+                source,
+            })?;
+        let (log_bin, tz, mode, fk, results) =
+            row.unwrap_or((1, "SYSTEM".into(), String::new(), 1, None));
+        Ok(SavedSession(format!(
+            "SET SESSION sql_log_bin = {log_bin}, time_zone = {}, sql_mode = {}, foreign_key_checks = {fk}, character_set_results = {} {TAG}",
+            sql::string_literal(&tz),
+            sql::string_literal(&mode),
+            results.map_or("NULL".into(), |r| sql::string_literal(&r)),
+        )))
+    }
+
+    fn restore(&self, conn: &mut Conn) {
+        if let Err(e) = conn.query_drop(&self.0) {
+            tracing::warn!("cannot restore the session settings after a repair: {e}");
+        }
+    }
+}
+
+/// Applies `plan` in one transaction that never reaches the replica's binlog.
 pub fn apply(
     conn: &mut Conn,
     plan: &RepairPlan,
@@ -73,22 +176,48 @@ pub fn apply(
     max_rows: Option<u64>,
     audit_to: AuditTo<'_>,
 ) -> Result<Applied, ApplyError> {
+    check_triggers(conn, plan)?;
+    let saved = SavedSession::save(conn)?;
+    let result = apply_in_session(conn, plan, journal, max_rows, audit_to);
+    saved.restore(conn);
+    result
+}
+
+fn apply_in_session(
+    conn: &mut Conn,
+    plan: &RepairPlan,
+    journal: &mut JournalFile,
+    max_rows: Option<u64>,
+    audit_to: AuditTo<'_>,
+) -> Result<Applied, ApplyError> {
     let mut audit = Audit::default();
-    for s in [
-        format!("SET SESSION sql_log_bin = 0 {TAG}"),
-        format!("SET SESSION time_zone = '+00:00' {TAG}"),
-        format!("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO' {TAG}"),
-        // A fix must remove exactly the rows it journalled: no cascades.
-        format!("SET SESSION foreign_key_checks = 0 {TAG}"),
-        format!("START TRANSACTION {TAG}"),
-    ] {
-        run(conn, &s)?;
+    for s in sql::SESSION_SETTINGS {
+        run(conn, &format!("{s} {TAG}"))?;
     }
+    // Rows read back for the journal arrive as stored, whatever their charset: over a
+    // utf8mb4 connection a latin1 'café' would come back converted, and the journal
+    // would restore it double-encoded.
+    run(
+        conn,
+        &format!("SET SESSION character_set_results = binary {TAG}"),
+    )?;
+    run(conn, &format!("START TRANSACTION {TAG}"))?;
     match apply_steps(conn, plan, journal, max_rows, &mut audit, audit_to.source) {
-        Ok(applied) => {
+        Ok(mut applied) => {
             run(conn, &format!("COMMIT {TAG}"))?;
-            journal.finish("committed")?;
-            audit.commit(audit_to.path)?;
+            // Committed: from here on nothing is rolled back. A record that cannot be
+            // completed is reported as exactly that.
+            let mut problems = Vec::new();
+            if let Err(e) = journal.finish("committed") {
+                problems.push(e.to_string());
+            }
+            if let Err(e) = audit.commit(audit_to.path) {
+                problems.push(e.to_string());
+            }
+            if !problems.is_empty() {
+                applied.record_error = Some(problems.join("; "));
+            }
+            pause_for_tests("REPL_REPAIR_TEST_PAUSE_AFTER_COMMIT_MS");
             Ok(applied)
         }
         Err(e) => {
@@ -108,6 +237,8 @@ fn apply_steps(
     source: &Source,
 ) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
+    // --max-rows caps every row the fix changes, deleted or inserted, and is checked
+    // before the rows are journalled or touched.
     let check = |applied: &Applied, more: u64| match max_rows {
         Some(limit) if applied.deleted + applied.inserted + more > limit => {
             Err(ApplyError::TooManyRows {
@@ -131,10 +262,11 @@ fn apply_steps(
                 if rows.is_empty() {
                     continue;
                 }
+                check(&applied, rows.len() as u64)?;
                 let values: Vec<Vec<mysql::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
                 // Journal first, durably; only then delete.
                 let maps = journal.record_deleted(table, &values)?;
-                pause_for_tests();
+                pause_for_tests("REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS");
                 for before in maps {
                     audit.row(source, "repair-delete", table, Some(before), None);
                 }
@@ -218,15 +350,50 @@ fn apply_steps(
     Ok(applied)
 }
 
-/// Test hook: `REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS` holds the repair between its
-/// journal write and its COMMIT, so a test can kill -9 the agent exactly there.
-fn pause_for_tests() {
-    if let Some(ms) = std::env::var("REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+/// Test hooks: `REPL_REPAIR_TEST_PAUSE_AFTER_JOURNAL_MS` holds the repair between its
+/// journal write and its COMMIT, `REPL_REPAIR_TEST_PAUSE_AFTER_COMMIT_MS` between its
+/// COMMIT and the SQL thread's restart, so a test can kill -9 the agent exactly there.
+fn pause_for_tests(var: &str) {
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
+}
+
+/// Whether the repair user may restart the SQL thread, read from its grants (`SHOW
+/// GRANTS` lists the user's and its active role's): checked before any row is touched.
+pub fn check_restart_privilege(conn: &mut Conn) -> Result<(), String> {
+    let lines: Vec<String> = conn
+        .query("SHOW GRANTS /* repl-repair */")
+        .map_err(|e| format!("cannot read the repair user's grants (SHOW GRANTS): {e}"))?;
+    if grants_allow_restart(&lines) {
+        Ok(())
+    } else {
+        Err("the repair user may not restart the SQL thread: grant it REPLICATION SLAVE ADMIN (MariaDB 10.5+), REPLICATION_SLAVE_ADMIN (MySQL 8) or SUPER on *.*".into())
+    }
+}
+
+/// `GRANT <privileges> ON *.* TO …` lines holding one that allows `START SLAVE`.
+fn grants_allow_restart(lines: &[String]) -> bool {
+    lines.iter().any(|line| {
+        let up = line.to_ascii_uppercase();
+        let Some((privs, target)) = up
+            .strip_prefix("GRANT ")
+            .and_then(|rest| rest.split_once(" ON "))
+        else {
+            return false;
+        };
+        target.trim_start().starts_with("*.* TO ")
+            && privs.split(',').map(str::trim).any(|p| {
+                matches!(
+                    p,
+                    "ALL"
+                        | "ALL PRIVILEGES"
+                        | "SUPER"
+                        | "REPLICATION SLAVE ADMIN"
+                        | "REPLICATION_SLAVE_ADMIN"
+                )
+            })
+    })
 }
 
 pub fn restart_sql_thread(
@@ -287,5 +454,34 @@ pub fn verify(
             return Ok(Verification::StillApplying);
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_privilege_from_grants() {
+        let g =
+            |l: &[&str]| grants_allow_restart(&l.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(g(&[
+            "GRANT ALL PRIVILEGES ON *.* TO `repair`@`localhost` WITH GRANT OPTION"
+        ]));
+        assert!(g(&[
+            "GRANT `rr` TO `np`@`localhost`",
+            "GRANT SELECT, INSERT, DELETE, BINLOG ADMIN, SLAVE MONITOR ON *.* TO `np`@`localhost`",
+            "GRANT REPLICATION SLAVE ADMIN ON *.* TO `rr`",
+        ]));
+        assert!(g(&[
+            "GRANT SELECT,REPLICATION_SLAVE_ADMIN ON *.* TO `u`@`%`"
+        ]));
+        assert!(!g(&[
+            "GRANT SELECT, INSERT, DELETE, BINLOG ADMIN, SLAVE MONITOR ON *.* TO `np`@`localhost`",
+            "GRANT ALL PRIVILEGES ON `lab`.* TO `np`@`localhost`",
+        ]));
+        assert!(!g(&[
+            "GRANT USAGE ON *.* TO `x`@`%` IDENTIFIED BY PASSWORD 'SUPER'"
+        ]));
     }
 }

@@ -40,6 +40,8 @@ struct InstanceStatus {
     last_incident: Option<IncidentSummary>,
     repairs: u64,
     dead_letters: u64,
+    /// The last committed repair whose journal or audit could not be completed.
+    record_error: Option<String>,
 }
 
 /// Shared between the workers and the HTTP thread.
@@ -54,6 +56,7 @@ pub struct Telemetry {
     rows_fixed: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     dead_letters: Family<Labels, Counter>,
+    record_incomplete: Family<Labels, Counter>,
     circuit_open: Family<Labels, Gauge>,
     last_repair: Family<Labels, Gauge<f64, AtomicU64>>,
     status: Mutex<BTreeMap<String, InstanceStatus>>,
@@ -89,6 +92,7 @@ impl Telemetry {
             rows_fixed: Family::default(),
             duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
             dead_letters: Family::default(),
+            record_incomplete: Family::default(),
             circuit_open: Family::default(),
             last_repair: Family::default(),
             status: Mutex::new(BTreeMap::new()),
@@ -151,6 +155,11 @@ impl Telemetry {
             .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
             .set(1);
         registry.register("build_info", "The agent's version", build);
+        registry.register(
+            "record_incomplete",
+            "Repairs that committed but whose undo journal or audit trail could not be completed",
+            t.record_incomplete.clone(),
+        );
         Telemetry { registry, ..t }
     }
 
@@ -216,6 +225,15 @@ impl Telemetry {
         }
     }
 
+    /// A committed repair whose journal or audit could not be completed: alert, and
+    /// show it in `/status` until the next repair.
+    pub fn record_incomplete(&self, name: &str, what: &str) {
+        self.record_incomplete.get_or_create(&inst(name)).inc();
+        if let Ok(mut s) = self.status.lock() {
+            s.entry(name.to_string()).or_default().record_error = Some(what.to_string());
+        }
+    }
+
     pub fn dead_letter(&self, name: &str) {
         self.dead_letters.get_or_create(&inst(name)).inc();
         if let Ok(mut s) = self.status.lock() {
@@ -277,11 +295,12 @@ impl Telemetry {
                     )
                 });
                 format!(
-                    "{{\"name\":{},\"state\":{},\"repairs\":{},\"dead_letters\":{},\"last_incident\":{last}}}",
+                    "{{\"name\":{},\"state\":{},\"repairs\":{},\"dead_letters\":{},\"record_error\":{},\"last_incident\":{last}}}",
                     j(name),
                     j(state),
                     st.repairs,
-                    st.dead_letters
+                    st.dead_letters,
+                    st.record_error.as_deref().map_or("null".into(), j)
                 )
             })
             .collect();
@@ -350,5 +369,27 @@ fn route(t: &Telemetry, method: &tiny_http::Method, url: &str) -> (u16, &'static
             text,
             "try /metrics, /status, POST /instances/<name>/pause|resume\n".into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_record_is_counted_and_shown_in_status() {
+        let t = Telemetry::new();
+        t.set_state("db1", "healthy");
+        t.record_incomplete("db1", "audit: No space left on device");
+        let m = t.metrics_text();
+        assert!(
+            m.contains("repl_repair_record_incomplete_total{instance=\"db1\"} 1"),
+            "{m}"
+        );
+        let s = t.status_json();
+        assert!(
+            s.contains("\"record_error\":\"audit: No space left on device\""),
+            "{s}"
+        );
     }
 }

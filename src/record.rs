@@ -59,7 +59,13 @@ impl Journal {
     }
 
     /// Names the journal file of a repair; nothing is written until a row is recorded.
-    pub fn start(&self, instance: &str, about: &str) -> JournalFile {
+    ///
+    /// The session settings come first, so nothing after them can reach the replica's
+    /// binlog; every comment line is [`inert`]: the error text holds the duplicate *value*
+    /// verbatim (newlines included), and a newline there would end the comment and run
+    /// the rest when a DBA replays the journal.
+    /// `position` identifies the failing transaction (see [`Journal::committed_at`]).
+    pub fn start(&self, instance: &str, position: &str, about: &str) -> JournalFile {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -68,13 +74,91 @@ impl Journal {
         JournalFile {
             path: self.dir.join(format!("{safe}-{stamp}.undo.sql")),
             header: format!(
-                "-- repl-repair undo journal\n-- instance: {instance}\n-- {about}\n-- Run on the replica with the mysql client to undo this repair.\n\
-                 SET SESSION sql_log_bin = 0;\nSET SESSION time_zone = '+00:00';\nSET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';\nSET SESSION foreign_key_checks = 0;\n"
+                "{}\n-- repl-repair undo journal\n-- instance: {}\n{POSITION}{}\n-- {}\n-- Run on the replica with the mysql client to undo this repair.\n",
+                crate::sql::SESSION_SETTINGS
+                    .iter()
+                    .map(|s| format!("{s};"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                inert(instance),
+                inert(position),
+                inert(about),
             ),
             file: None,
             rows: 0,
         }
     }
+
+    /// Whether a journal in this directory records a *committed* repair of the
+    /// transaction at `position`: then a rerun that finds nothing left to fix is looking
+    /// at its own work (the agent died, or START SLAVE failed, after the COMMIT) and may
+    /// simply restart the SQL thread.
+    /// Journals in `exclude` (this run's own) are passed over.
+    pub fn committed_at(&self, position: &str, exclude: &[PathBuf]) -> Option<PathBuf> {
+        let want = format!("{POSITION}{}\n", inert(position));
+        let entries = fs::read_dir(&self.dir).ok()?;
+        for e in entries.flatten() {
+            let path = e.path();
+            if !path.to_string_lossy().ends_with(".undo.sql") || exclude.contains(&path) {
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            if text.contains(&want)
+                && text
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with(OUTCOME))
+                    .is_some_and(|l| l[OUTCOME.len()..].starts_with("committed"))
+            {
+                return Some(path);
+            }
+        }
+        None
+    }
+}
+
+/// Journal comment line naming the failing transaction's position.
+const POSITION: &str = "-- position: ";
+/// Journal comment line saying how the repair ended.
+const OUTCOME: &str = "-- outcome: ";
+
+/// Text from data or names made inert for a one-line comment or log line: control
+/// characters (newline, carriage return, escape, …) and backslashes become `\n`, `\r`,
+/// `\x1b`, `\\`, so a value can neither end the comment nor forge a line.
+pub fn inert(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() || c == '\\') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A bounded, inert preview of a statement or message for logs, summaries and dead
+/// letters: a multi-megabyte statement is cut, and says how long it was.
+pub fn preview(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return inert(s).into_owned();
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes in all)", inert(&s[..cut]), s.len())
 }
 
 impl JournalFile {
@@ -186,7 +270,7 @@ impl JournalFile {
     /// statements above describe changes that were committed.
     pub fn finish(&mut self, outcome: &str) -> Result<(), JournalError> {
         if self.file.is_some() {
-            self.write_durably(&format!("-- outcome: {outcome}\n"))?;
+            self.write_durably(&format!("{OUTCOME}{}\n", inert(outcome)))?;
         }
         Ok(())
     }
@@ -471,6 +555,65 @@ impl Write for RotatingFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inert_text_cannot_end_a_comment_line() {
+        let evil = "bob\nCREATE DATABASE pwned; -- \r\x1b[2J\\";
+        let out = inert(evil);
+        assert!(!out.chars().any(|c| c.is_control()), "{out}");
+        assert_eq!(out, "bob\\nCREATE DATABASE pwned; -- \\r\\u{1b}[2J\\\\");
+        assert_eq!(inert("plain"), "plain");
+    }
+
+    #[test]
+    fn preview_is_bounded_and_says_the_length() {
+        let long = "x".repeat(10_000);
+        let p = preview(&long, 100);
+        assert!(p.len() < 140, "{p}");
+        assert!(p.ends_with("(10000 bytes in all)"), "{p}");
+        assert_eq!(preview("é\n", 100), "é\\n");
+        // Never cut inside a character.
+        assert!(preview(&"é".repeat(100), 3).starts_with('é'));
+    }
+
+    #[test]
+    fn journal_header_sets_the_session_first_and_keeps_names_inert() {
+        let dir = std::env::temp_dir().join(format!("rr-jh-{}", std::process::id()));
+        let j = Journal::new(&dir);
+        let mut f = j.start(
+            "a\nDROP TABLE x;",
+            "relay.000001:4",
+            "Duplicate entry 'bob\nCREATE DATABASE pwned; -- '",
+        );
+        let t = crate::schema::TableInfo {
+            schema: "s".into(),
+            name: "t".into(),
+            columns: vec![],
+            unique_keys: vec![],
+        };
+        f.record_inserted(&t, ["1"].into_iter()).unwrap();
+        f.finish("rolled back: x\ny").unwrap();
+        let text = fs::read_to_string(f.path().unwrap()).unwrap();
+        assert!(text.starts_with("SET SESSION sql_log_bin = 0;"), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.starts_with("-- ")
+                    || line.starts_with("SET SESSION ")
+                    || line.starts_with("DELETE "),
+                "a line that is neither a comment nor SQL the tool built: {line:?}"
+            );
+        }
+        assert!(
+            j.committed_at("relay.000001:4", &[]).is_none(),
+            "rolled back is not committed"
+        );
+        let mut g = j.start("a", "relay.000001:4", "x");
+        g.record_inserted(&t, ["1"].into_iter()).unwrap();
+        g.finish("committed").unwrap();
+        assert_eq!(j.committed_at("relay.000001:4", &[]).as_deref(), g.path());
+        assert!(j.committed_at("relay.000001:40", &[]).is_none());
+        fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn rotating_file_keeps_the_name_and_n_old_files() {

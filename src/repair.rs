@@ -50,6 +50,9 @@ pub enum Outcome {
         /// Plan → apply → restart rounds it took.
         rounds: u32,
         still_applying: bool,
+        /// Committed, but the journal or audit trail is incomplete (disk full, …): the
+        /// rows changed; a human must know the record of it is partial.
+        record_error: Option<String>,
     },
     /// `--dry-run`: the statements a repair would run.
     DryRun { statements: Vec<String> },
@@ -307,19 +310,27 @@ fn repair_locked(replica: &mut Replica, incident: &Incident, opts: &RepairOption
     let (mut deleted, mut inserted, mut keyless) = (0, 0, 0);
     let mut statements = Vec::new();
     let mut journals = Vec::new();
+    let mut record_errors: Vec<String> = Vec::new();
     // Time from the start of the repair to the first START SLAVE: our own share of the
     // outage; what follows is the server re-applying the transaction.
     let mut to_restart = None;
     for round in 1..=opts.max_rounds.max(1) {
-        match repair_round(replica, &incident, opts) {
+        match repair_round(replica, &incident, opts, &journals) {
             Round::Done(outcome) => return outcome,
             Round::Applied(applied, journal, verification, restarted_at) => {
                 to_restart.get_or_insert(restarted_at.duration_since(started));
                 deleted += applied.deleted;
                 inserted += applied.inserted;
                 keyless += applied.keyless_inserts;
-                statements.extend(applied.statements);
+                // Logs and summaries carry a bounded preview, never a multi-MB statement.
+                statements.extend(
+                    applied
+                        .statements
+                        .iter()
+                        .map(|s| crate::record::preview(s, 1000)),
+                );
                 journals.extend(journal);
+                record_errors.extend(applied.record_error);
                 let still_applying = match verification {
                     Verification::MovedOn { .. } => false,
                     Verification::StillApplying => true,
@@ -364,6 +375,7 @@ fn repair_locked(replica: &mut Replica, incident: &Incident, opts: &RepairOption
                     to_restart: to_restart.unwrap_or_default(),
                     rounds: round,
                     still_applying,
+                    record_error: (!record_errors.is_empty()).then(|| record_errors.join("; ")),
                 };
             }
         }
@@ -383,7 +395,14 @@ enum Round {
     Applied(Applied, Option<PathBuf>, Verification, Instant),
 }
 
-fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Round {
+/// `own_journals`: the journals earlier rounds of this run wrote, which do not count as
+/// an earlier committed repair (see [`crate::record::Journal::committed_at`]).
+fn repair_round(
+    replica: &mut Replica,
+    incident: &Incident,
+    opts: &RepairOptions,
+    own_journals: &[PathBuf],
+) -> Round {
     let (logs, target) = replica.locate(incident, opts.tail_wait);
     let mut tables: HashMap<(String, String), Arc<TableInfo>> = HashMap::new();
     let mut planner = Planner::new();
@@ -481,7 +500,15 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
         incident.end_log_pos.unwrap_or(0),
         incident.message
     );
-    let mut journal = opts.journal.start(&replica.name, &about);
+    // Checked before a row is touched: a fix that commits and then cannot restart the
+    // SQL thread leaves the replica repaired but stopped.
+    if let Err(reason) = apply::check_restart_privilege(&mut replica.conn) {
+        return Round::Done(Outcome::Refused {
+            reason: format!("{reason}; nothing was changed"),
+        });
+    }
+    let position = transaction_position(incident);
+    let mut journal = opts.journal.start(&replica.name, &position, &about);
     let source = source_of(replica, incident, located.gtid.as_deref());
     let audit_path = opts.journal.dir().join("audit.jsonl");
     let audit_to = apply::AuditTo {
@@ -496,7 +523,7 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
         audit_to,
     ) {
         Ok(a) => a,
-        Err(e @ apply::ApplyError::TooManyRows { .. }) => {
+        Err(e @ (apply::ApplyError::TooManyRows { .. } | apply::ApplyError::Trigger { .. })) => {
             return Round::Done(Outcome::Refused {
                 reason: format!("{e}; nothing was changed"),
             });
@@ -508,6 +535,18 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
         }
     };
     if applied.deleted + applied.inserted == 0 {
+        // Nothing left to fix. If this agent already committed a repair of this very
+        // transaction (it died, or START SLAVE failed, after the COMMIT), the replica is
+        // in the state that repair left: restart. Otherwise the error is not row drift.
+        if let Some(earlier) = opts.journal.committed_at(&position, own_journals) {
+            tracing::warn!(
+                instance = %replica.name,
+                "nothing left to fix at {}: the committed repair in {} already did; restarting the SQL thread",
+                crate::record::inert(&position),
+                earlier.display()
+            );
+            return restart_and_verify(replica, incident, opts, applied, Some(earlier));
+        }
         return Round::Done(Outcome::Refused {
             reason: format!(
                 "the replica already holds every row the transaction needs (checked {} keys); error {} is not explained by row drift, so replication was not restarted",
@@ -516,15 +555,40 @@ fn repair_round(replica: &mut Replica, incident: &Incident, opts: &RepairOptions
             ),
         });
     }
+    let journal_path = journal.path().map(|p| p.to_path_buf());
+    restart_and_verify(replica, incident, opts, applied, journal_path)
+}
+
+/// The failing transaction's identity for the journal: connection, start in the relay
+/// log and in the primary's binlog (the same in every round of one incident).
+fn transaction_position(incident: &Incident) -> String {
+    format!(
+        "connection '{}' relay {}:{} primary {}:{}",
+        incident.connection,
+        incident.relay_log_file,
+        incident.relay_log_pos,
+        incident.exec_master_log_file,
+        incident.exec_master_log_pos
+    )
+}
+
+fn restart_and_verify(
+    replica: &mut Replica,
+    incident: &Incident,
+    opts: &RepairOptions,
+    applied: Applied,
+    journal_path: Option<PathBuf>,
+) -> Round {
     if let Err(e) =
         apply::restart_sql_thread(&mut replica.conn, &replica.flavor, &incident.connection)
     {
         return Round::Done(Outcome::Failed {
-            reason: format!("fixes committed, but the SQL thread did not restart: {e}"),
+            reason: format!(
+                "fixes committed, but the SQL thread did not restart: {e}; a rerun finds the committed journal and restarts it"
+            ),
         });
     }
     let restarted_at = Instant::now();
-    let journal_path = journal.path().map(|p| p.to_path_buf());
     match apply::verify(
         &mut replica.conn,
         &replica.flavor,

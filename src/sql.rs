@@ -12,6 +12,17 @@ use std::fmt::Write;
 /// Every statement the tool runs carries this, so a DBA can spot it in the processlist.
 pub const TAG: &str = "/* repl-repair */";
 
+/// The session a fix runs in, and an undo journal replays in: out of the binlog (set
+/// before the transaction: it cannot change inside one), TIMESTAMP literals in UTC, an
+/// explicit 0 stays 0 in an AUTO_INCREMENT column, and no foreign-key cascade may change
+/// a row that was not journalled.
+pub const SESSION_SETTINGS: [&str; 4] = [
+    "SET SESSION sql_log_bin = 0",
+    "SET SESSION time_zone = '+00:00'",
+    "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+    "SET SESSION foreign_key_checks = 0",
+];
+
 /// Backtick-quotes an identifier, doubling any backtick inside it.
 pub fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -92,7 +103,10 @@ pub fn literal(v: &Value, col: &ColumnInfo) -> Result<String, RenderError> {
                 v.as_i64().unwrap_or(0).to_string()
             }
         }
-        Value::Float(f) => format!("{f:e}"),
+        // The exact double of the stored single-precision value: `f <=> 1e-1` is never
+        // true for a FLOAT holding 0.1f (the column is read as double 0.10000000149…),
+        // while this literal compares equal and inserts back as the same float.
+        Value::Float(f) => format!("{:e}", f64::from(*f)),
         Value::Double(f) => format!("{f:e}"),
         Value::Decimal(s) => s.clone(),
         Value::Bytes(b) => bytes_literal(b, col),
@@ -197,10 +211,17 @@ pub fn mysql_literal(v: &mysql::Value, col: &ColumnInfo) -> String {
 
 /// `col = lit`, or for a prefix key part `LEFT(col, n) = LEFT(lit, n)`, or the NULL-safe
 /// `col <=> lit` for whole-row comparison.
+///
+/// Key parts compare under the column's collation, as the unique index does. The
+/// whole-row form (tables without a unique key) compares text byte for byte: the SQL
+/// thread matches such rows by their stored bytes, so `'a'` must not find `'A'` or `'a '`.
 pub fn condition(col: &ColumnInfo, lit: &str, prefix: Option<u32>, null_safe: bool) -> String {
     let c = ident(&col.name);
     match prefix {
         Some(n) => format!("LEFT({c}, {n}) = LEFT({lit}, {n})"),
+        None if null_safe && col.charset.as_deref().is_some_and(|cs| cs != "binary") => {
+            format!("CAST({c} AS BINARY) <=> CAST({lit} AS BINARY)")
+        }
         None if null_safe => format!("{c} <=> {lit}"),
         None => format!("{c} = {lit}"),
     }
@@ -347,6 +368,23 @@ mod tests {
             condition(&c, "'x'", Some(3), false),
             "LEFT(`c``x`, 3) = LEFT('x', 3)"
         );
-        assert_eq!(condition(&c, "NULL", None, true), "`c``x` <=> NULL");
+        assert_eq!(
+            condition(&c, "NULL", None, true),
+            "CAST(`c``x` AS BINARY) <=> CAST(NULL AS BINARY)"
+        );
+        assert_eq!(
+            condition(&col("int", None), "1", None, true),
+            "`c``x` <=> 1"
+        );
+    }
+
+    #[test]
+    fn float_renders_as_the_exact_double_of_the_stored_single() {
+        let c = col("float", None);
+        // 0.1f is 0.100000001490116119384765625: the literal must say so, or the
+        // whole-row probe of a keyless table never finds the row.
+        let lit = literal(&Value::Float(0.1), &c).unwrap();
+        assert_eq!(lit, "1.0000000149011612e-1");
+        assert_eq!(lit.parse::<f64>().unwrap() as f32, 0.1f32);
     }
 }

@@ -115,7 +115,9 @@ impl InstanceLog {
     }
 
     fn write(&self, level: &str, msg: &str) {
-        let name = self.name();
+        // Messages carry error texts, values and names from the server: one line each.
+        let msg = crate::record::inert(msg);
+        let name = crate::record::inert(&self.name()).into_owned();
         match level {
             "ERROR" => tracing::error!(instance = %name, "{msg}"),
             "WARN" => tracing::warn!(instance = %name, "{msg}"),
@@ -278,6 +280,9 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
         .breaker
         .map(|(n, per)| crate::limits::CircuitBreaker::new(n, per));
     let mut repairs = 0u64;
+    // A committed repair whose record is incomplete: the `--once` run ends needing a
+    // human even when the replica is healthy again by then.
+    let mut record_alert: Option<String> = None;
     let mut backoff = cfg.interval;
     // The transaction last refused or failed: not retried until the position changes.
     let mut given_up: std::collections::HashSet<(String, String, u64, String)> =
@@ -471,9 +476,19 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                         to_restart,
                         rounds,
                         still_applying,
+                        record_error,
                     } => {
                         for s in statements {
                             log.info(&format!("fix applied: {s}"));
+                        }
+                        if let Some(e) = record_error {
+                            let msg = format!(
+                                "repair of error {} COMMITTED, but its record is incomplete: {e}; the rows above were changed, the SQL thread is restarted; check the journal directory",
+                                incident.errno
+                            );
+                            log.error(&msg);
+                            cfg.telemetry.record_incomplete(&r.name, &msg);
+                            record_alert = Some(msg);
                         }
                         if *keyless_inserts > 0 {
                             log.warn(&format!(
@@ -553,6 +568,9 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 // conflict (if any) shows before this run reports the instance healthy.
                 settle(r, &st.connection, cfg.verify_timeout);
                 continue;
+            }
+            if let (FinalState::Healthy, Some(msg)) = (&state, &record_alert) {
+                state = FinalState::NeedsHuman(msg.clone());
             }
             return summary(repairs, state);
         }
