@@ -435,3 +435,33 @@ fn max_rows_caps_deleted_rows_and_nothing_is_changed() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     lab.assert_converged("lab.t");
 }
+
+// ---- 11. A multi-MB statement never goes into a log line whole. ----
+
+#[test]
+fn megabyte_fix_statements_are_logged_as_bounded_previews() {
+    let lab = lab(
+        "trust-biglog",
+        &[],
+        &["CREATE TABLE lab.t (k VARCHAR(250) PRIMARY KEY, v INT)"],
+    );
+    // 6000 conflicting 200-character keys: the DELETE batches are about 1 MiB each.
+    lab.drift(
+        "INSERT INTO lab.t SELECT CONCAT(LPAD(seq, 10, '0'), REPEAT('x', 190)), 0 FROM lab.seq_1_to_6000",
+    );
+    lab.on_primary(&[
+        "INSERT INTO lab.t SELECT CONCAT(LPAD(seq, 10, '0'), REPEAT('x', 190)), 1 FROM lab.seq_1_to_6000",
+    ]);
+    lab.wait_for_error(1062);
+    let logdir = lab.dir.join("logs");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let out = once(&lab, &["-l", logdir.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    lab.assert_converged("lab.t");
+    let log = std::fs::read_to_string(logdir.join("repl-repair.r1.log")).unwrap();
+    assert!(log.contains("bytes in all)"), "{log}");
+    for line in log.lines().chain(t.lines()) {
+        assert!(line.len() < 4096, "a log line of {} bytes", line.len());
+    }
+}
