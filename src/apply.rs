@@ -286,52 +286,70 @@ fn apply_steps(
                 applied.statements.push(delete);
             }
             Batch::Insert { table, steps } => {
-                let probe = sql::exists_each(table, steps.iter().map(|s| s.identity.as_str()));
+                // How many rows of each identity the replica holds (a keyless table is a
+                // multiset; a keyed identity holds 0 or 1).
+                let probe = sql::count_each(table, steps.iter().map(|s| s.identity.as_str()));
                 let found: Option<mysql::Row> =
                     conn.query_first(&probe).map_err(|source| ApplyError::Sql {
                         statement: probe.clone(),
                         source,
                     })?;
-                let found: Vec<bool> =
-                    found
-                        .map(|r| {
-                            r.unwrap()
+                let held: Vec<u64> = found
+                    .map(|r| {
+                        r.unwrap()
                             .into_iter()
-                            .map(|v| matches!(v, mysql::Value::Int(1) | mysql::Value::UInt(1))
-                                || matches!(&v, mysql::Value::Bytes(b) if b.as_slice() == b"1"))
+                            .map(|v| match v {
+                                mysql::Value::Int(i) => i.max(0) as u64,
+                                mysql::Value::UInt(u) => u,
+                                mysql::Value::Bytes(b) => std::str::from_utf8(&b)
+                                    .ok()
+                                    .and_then(|t| t.parse().ok())
+                                    .unwrap_or(0),
+                                _ => 0,
+                            })
                             .collect()
-                        })
-                        .unwrap_or_default();
-                let missing: Vec<&InsertStep> = steps
+                    })
+                    .unwrap_or_default();
+                let missing: Vec<(&InsertStep, u64)> = steps
                     .iter()
-                    .zip(found.iter().chain(std::iter::repeat(&false)))
-                    .filter(|(_, f)| !**f)
-                    .map(|(s, _)| *s)
+                    .zip(held.iter().chain(std::iter::repeat(&0)))
+                    .filter(|(s, h)| s.copies.max(1) > **h)
+                    .map(|(s, h)| (*s, s.copies.max(1) - h))
                     .collect();
                 if missing.is_empty() {
                     continue;
                 }
-                check(&applied, missing.len() as u64)?;
-                journal.record_inserted(table, missing.iter().map(|s| s.identity.as_str()))?;
+                let rows: u64 = missing.iter().map(|(_, n)| n).sum();
+                check(&applied, rows)?;
+                journal.record_inserted(
+                    table,
+                    missing
+                        .iter()
+                        .flat_map(|(s, n)| std::iter::repeat_n(s.identity.as_str(), *n as usize)),
+                )?;
+                for (step, _) in &missing {
+                    for set in step.variable_statements() {
+                        run(conn, &set)?;
+                    }
+                }
                 let insert = sql::insert_ignore_rows(
                     table,
-                    &missing[0].columns,
-                    missing.iter().map(|s| s.values.as_slice()),
+                    &missing[0].0.columns,
+                    missing
+                        .iter()
+                        .flat_map(|(s, n)| std::iter::repeat_n(s.values.as_slice(), *n as usize)),
                 );
                 run(conn, &insert)?;
                 let (n, w) = (conn.affected_rows(), conn.warnings());
-                if n != missing.len() as u64 || w != 0 {
+                if n != rows || w != 0 {
                     let warnings = warnings_text(conn);
                     return Err(ApplyError::Unexpected {
                         statement: insert,
-                        what: format!(
-                            "inserted {n} of {} rows with {w} warnings ({warnings})",
-                            missing.len()
-                        ),
+                        what: format!("inserted {n} of {rows} rows with {w} warnings ({warnings})"),
                     });
                 }
                 applied.inserted += n;
-                for step in &missing {
+                for (step, copies) in &missing {
                     let after = json_row(
                         table,
                         step.row.iter().enumerate().filter_map(|(i, v)| {
@@ -340,9 +358,21 @@ fn apply_steps(
                             (!c.generated).then(|| (i, crate::record::json_binlog_value(v, c)))
                         }),
                     );
-                    audit.row(source, "repair-insert", table, None, Some(after));
+                    for _ in 0..*copies {
+                        audit.row(source, "repair-insert", table, None, Some(after.clone()));
+                    }
                 }
-                applied.keyless_inserts += missing.iter().filter(|s| s.keyless).count() as u64;
+                // Free the server-side copies of large values.
+                for (step, _) in &missing {
+                    for (_, var) in &step.big {
+                        run(conn, &format!("SET @{var} = NULL {TAG}"))?;
+                    }
+                }
+                applied.keyless_inserts += missing
+                    .iter()
+                    .filter(|(s, _)| s.keyless)
+                    .map(|(_, n)| n)
+                    .sum::<u64>();
                 applied.statements.push(insert);
             }
         }

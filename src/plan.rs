@@ -48,8 +48,29 @@ pub struct InsertStep {
     pub values: Vec<String>,
     /// Table without any unique key: the replica may now hold a stale near-duplicate.
     pub keyless: bool,
+    /// How many rows with this identity the transaction needs: 1 for a keyed row; for a
+    /// keyless table, the most identical copies its before-images consume at any point
+    /// (the table is a multiset: `DELETE … WHERE a = 4` on two equal rows needs two).
+    pub copies: u64,
+    /// Values too large for one statement: (column, session variable) pairs; the value is
+    /// sent in chunks into the variable first ([`sql::set_variable_chunks`]) and `values`
+    /// names the variable.
+    pub big: Vec<(usize, String)>,
     /// The before-image itself, for the audit trail.
     pub row: Row,
+}
+
+impl InsertStep {
+    /// The statements that load this step's large values into their session variables.
+    pub fn variable_statements(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (col, var) in &self.big {
+            if let Some(Some(Value::Bytes(b))) = self.row.get(*col) {
+                out.extend(sql::set_variable_chunks(var, b));
+            }
+        }
+        out
+    }
 }
 
 /// Deletes first, then inserts: a before-image may need a unique value that a stale row
@@ -96,7 +117,7 @@ pub enum Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// The changing statement, as `--dry-run` prints it.
+    /// The changing statement, as `--dry-run` prints it (every step once).
     pub fn statement(&self) -> String {
         match self {
             Batch::Delete {
@@ -107,6 +128,26 @@ impl Batch<'_> {
                 &steps[0].columns,
                 steps.iter().map(|s| s.values.as_slice()),
             ),
+        }
+    }
+
+    /// Everything `--dry-run` prints for this batch, in order: the session variables of
+    /// large values, then the statement (a keyless step once per copy it needs).
+    pub fn script(&self) -> Vec<String> {
+        match self {
+            Batch::Delete { .. } => vec![self.statement()],
+            Batch::Insert { table, steps } => {
+                let mut out: Vec<String> =
+                    steps.iter().flat_map(|s| s.variable_statements()).collect();
+                out.push(sql::insert_ignore_rows(
+                    table,
+                    &steps[0].columns,
+                    steps.iter().flat_map(|s| {
+                        std::iter::repeat_n(s.values.as_slice(), s.copies.max(1) as usize)
+                    }),
+                ));
+                out
+            }
         }
     }
 }
@@ -223,6 +264,17 @@ pub struct Planner {
     prefix: Bloom,
     pending: HashSet<u64>,
     plan: RepairPlan,
+    /// Keyless tables: per whole-row identity, the running balance of copies (after-images
+    /// add one, before-images take one), the deepest deficit, and its insert step.
+    copies: std::collections::HashMap<u64, Copies>,
+    /// Session variables named so far for large values.
+    variables: usize,
+}
+
+#[derive(Debug, Default)]
+struct Copies {
+    balance: i64,
+    step: Option<usize>,
 }
 
 /// Index used for the whole-row identity of a table without unique keys.
@@ -321,9 +373,11 @@ impl Planner {
     /// by another replica row, unless this transaction already touched it.
     fn require_absent(&mut self, t: &Arc<TableInfo>, after: &Row) -> Result<(), Refusal> {
         if t.identity_key().is_none() {
-            // A keyless row the transaction inserts may be the one it deletes later.
+            // A keyless row the transaction inserts may be the one it deletes later: one
+            // more copy of it exists from here on.
             if let Ok(h) = whole_row_hash(t, after) {
                 self.touch(h);
+                self.copies.entry(h).or_default().balance += 1;
             }
         }
         for (k, key) in t.unique_keys.iter().enumerate() {
@@ -347,29 +401,19 @@ impl Planner {
 
     /// Before-image of an UPDATE/DELETE: the row must exist as the SQL thread finds it.
     fn require_present(&mut self, t: &Arc<TableInfo>, before: &Row) -> Result<(), Refusal> {
-        let identity = t.identity_key();
-        let (id_index, id_hash, id_cond) = match identity {
-            Some(key) => {
-                let k = t.unique_keys.iter().position(|u| u == key).unwrap_or(0);
-                let null_key = || {
-                    Refusal(format!(
-                        "a before-image of {}.{} has NULL in its key {}",
-                        t.schema, t.name, key.name
-                    ))
-                };
-                let h = key_hash(t, k, key, before, "before")?.ok_or_else(null_key)?;
-                let lits = key_literals(t, key, before, "before")?.ok_or_else(null_key)?;
-                (k, h, key_condition(t, key, &lits))
-            }
-            None => {
-                let lits = whole_row_literals(t, before)?;
-                (
-                    WHOLE_ROW,
-                    whole_row_hash(t, before)?,
-                    whole_row_condition(t, &lits),
-                )
-            }
+        let Some(key) = t.identity_key() else {
+            return self.require_copy(t, before);
         };
+        let k = t.unique_keys.iter().position(|u| u == key).unwrap_or(0);
+        let null_key = || {
+            Refusal(format!(
+                "a before-image of {}.{} has NULL in its key {}",
+                t.schema, t.name, key.name
+            ))
+        };
+        let id_hash = key_hash(t, k, key, before, "before")?.ok_or_else(null_key)?;
+        let lits = key_literals(t, key, before, "before")?.ok_or_else(null_key)?;
+        let id_cond = key_condition(t, key, &lits);
         let Touch::First(id_pending) = self.touch(id_hash) else {
             // The transaction itself put this row here; nothing to require.
             for (k, key) in t.unique_keys.iter().enumerate() {
@@ -380,18 +424,18 @@ impl Planner {
             return Ok(());
         };
         // Other unique values of the row must not be held by a different replica row.
-        for (k, key) in t.unique_keys.iter().enumerate() {
-            if k == id_index {
+        for (kk, key) in t.unique_keys.iter().enumerate() {
+            if kk == k {
                 continue;
             }
-            let Some(h) = key_hash(t, k, key, before, "before")? else {
+            let Some(h) = key_hash(t, kk, key, before, "before")? else {
                 continue;
             };
             if let Touch::First(pending) = self.touch(h) {
                 let lits = key_literals(t, key, before, "before")?.unwrap_or_default();
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
-                    key_index: k,
+                    key_index: kk,
                     condition: format!("{} AND NOT ({})", key_condition(t, key, &lits), id_cond),
                     literals: lits,
                     except: Some(id_cond.clone()),
@@ -399,17 +443,93 @@ impl Planner {
                 });
             }
         }
-        let (columns, values) = insert_columns(t, before)?;
+        let (columns, values, big) = self.insert_columns(t, before)?;
         self.plan.inserts.push(InsertStep {
             table: t.clone(),
             identity: id_cond,
             columns,
             values,
-            keyless: identity.is_none(),
+            keyless: false,
+            copies: 1,
+            big,
             pending: id_pending.into_iter().collect(),
             row: before.clone(),
         });
         Ok(())
+    }
+
+    /// A before-image of a table without a unique key takes one copy of its row: the
+    /// replica must hold as many copies as the deepest deficit the transaction reaches.
+    fn require_copy(&mut self, t: &Arc<TableInfo>, before: &Row) -> Result<(), Refusal> {
+        let h = whole_row_hash(t, before)?;
+        let pending = match self.touch(h) {
+            Touch::First(p) => p,
+            Touch::Seen => None,
+        };
+        let entry = self.copies.entry(h).or_default();
+        entry.balance -= 1;
+        let need = (-entry.balance).max(0) as u64;
+        if need == 0 {
+            return Ok(());
+        }
+        if let Some(i) = entry.step {
+            if let Some(step) = self.plan.inserts.get_mut(i) {
+                step.copies = step.copies.max(need);
+            }
+            return Ok(());
+        }
+        entry.step = Some(self.plan.inserts.len());
+        let lits = whole_row_literals(t, before)?;
+        let (columns, values, big) = self.insert_columns(t, before)?;
+        self.plan.inserts.push(InsertStep {
+            table: t.clone(),
+            identity: whole_row_condition(t, &lits),
+            columns,
+            values,
+            keyless: true,
+            copies: need,
+            big,
+            pending: pending.into_iter().collect(),
+            row: before.clone(),
+        });
+        Ok(())
+    }
+
+    /// Column names and values of an INSERT restoring `row`; a value too large for a
+    /// statement goes through a session variable.
+    #[allow(clippy::type_complexity)]
+    fn insert_columns(
+        &mut self,
+        t: &TableInfo,
+        row: &Row,
+    ) -> Result<(Vec<String>, Vec<String>, Vec<(usize, String)>), Refusal> {
+        let mut cols = Vec::new();
+        let mut vals = Vec::new();
+        let mut big = Vec::new();
+        for (i, c) in t.columns[..t.mapped].iter().enumerate() {
+            if c.generated {
+                continue;
+            }
+            match row.get(i).and_then(|v| v.as_ref()) {
+                Some(Value::Bytes(b)) if b.len() > sql::BIG_VALUE => {
+                    self.variables += 1;
+                    let var = format!("repl_repair_v{}", self.variables);
+                    cols.push(c.name.clone());
+                    vals.push(sql::variable_value(&var, c));
+                    big.push((i, var));
+                }
+                Some(_) => {
+                    cols.push(c.name.clone());
+                    vals.push(render(t, row, i, "before")?.unwrap_or_else(|| "NULL".into()));
+                }
+                // A column the image lacks (MINIMAL/NOBLOB) is refused even when it has a
+                // default: the default is not the primary's value, and once the
+                // transaction applies on top of an invented row nothing would ever
+                // report the difference.
+                None => return Err(missing_column(t, i, "before")),
+            }
+        }
+        Ok((cols, vals, big))
     }
 }
 
@@ -475,7 +595,7 @@ fn key_hash(
 
 fn whole_row_hash(t: &TableInfo, row: &Row) -> Result<u64, Refusal> {
     let mut h = table_hasher(t, WHOLE_ROW);
-    for (i, c) in t.columns.iter().enumerate() {
+    for (i, c) in t.columns[..t.mapped].iter().enumerate() {
         if c.generated {
             continue;
         }
@@ -535,41 +655,20 @@ fn key_condition(t: &TableInfo, key: &UniqueKey, lits: &[String]) -> String {
 }
 
 fn whole_row_literals(t: &TableInfo, row: &Row) -> Result<Vec<String>, Refusal> {
-    (0..t.columns.len())
+    (0..t.mapped)
         .filter(|&i| !t.columns[i].generated)
         .map(|i| Ok(render(t, row, i, "before")?.unwrap_or_else(|| "NULL".into())))
         .collect()
 }
 
 fn whole_row_condition(t: &TableInfo, lits: &[String]) -> String {
-    t.columns
+    t.columns[..t.mapped]
         .iter()
         .filter(|c| !c.generated)
         .zip(lits)
         .map(|(c, l)| sql::condition(c, l, None, true))
         .collect::<Vec<_>>()
         .join(" AND ")
-}
-
-fn insert_columns(t: &TableInfo, row: &Row) -> Result<(Vec<String>, Vec<String>), Refusal> {
-    let mut cols = Vec::new();
-    let mut vals = Vec::new();
-    for (i, c) in t.columns.iter().enumerate() {
-        if c.generated {
-            continue;
-        }
-        match row.get(i).and_then(|v| v.as_ref()) {
-            Some(_) => {
-                cols.push(c.name.clone());
-                vals.push(render(t, row, i, "before")?.unwrap_or_else(|| "NULL".into()));
-            }
-            // A column the image lacks (MINIMAL/NOBLOB) is refused even when it has a
-            // default: the default is not the primary's value, and once the transaction
-            // applies on top of an invented row nothing would ever report the difference.
-            None => return Err(missing_column(t, i, "before")),
-        }
-    }
-    Ok((cols, vals))
 }
 
 #[cfg(test)]
@@ -600,6 +699,7 @@ mod tests {
             schema: "lab".into(),
             name: "t".into(),
             columns: vec![c("id", false), c("k", true), c("v", true)],
+            mapped: 3,
             unique_keys: vec![
                 UniqueKey {
                     name: "PRIMARY".into(),

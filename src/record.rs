@@ -223,22 +223,54 @@ impl JournalFile {
         let mut text = String::new();
         let mut maps = Vec::with_capacity(rows.len());
         for row in rows {
+            // A large value goes into a session variable in chunks, so each statement of
+            // the journal stays far below the stock client's and server's packet limit.
+            let mut sets = Vec::new();
             let values: Vec<String> = cols
                 .iter()
                 .zip(row)
-                .map(|(&i, v)| sql::mysql_literal(v, &table.columns[i]))
+                .map(|(&i, v)| match v {
+                    mysql::Value::Bytes(b) if b.len() > sql::BIG_VALUE => {
+                        let var = format!("repl_repair_u{}", self.rows as usize + sets.len() + 1);
+                        sets.extend(sql::set_variable_chunks(&var, b));
+                        sql::variable_value(&var, &table.columns[i])
+                    }
+                    v => sql::mysql_literal(v, &table.columns[i]),
+                })
                 .collect();
+            // The audit gets every value; the journal's comment line names large ones
+            // only, so no line of it outgrows the client's line buffer.
             let map = json_row(
                 table,
                 cols.iter()
                     .zip(row)
                     .map(|(&i, v)| (i, json_mysql_value(v, &table.columns[i]))),
             );
+            let line = if sets.is_empty() {
+                map.clone()
+            } else {
+                json_row(
+                    table,
+                    cols.iter().zip(row).map(|(&i, v)| {
+                        let json = match v {
+                            mysql::Value::Bytes(b) if b.len() > sql::BIG_VALUE => {
+                                json_string(&format!("({} bytes: see the INSERT below)", b.len()))
+                            }
+                            v => json_mysql_value(v, &table.columns[i]),
+                        };
+                        (i, json)
+                    }),
+                )
+            };
             text.push_str(&format!(
-                "-- json: {{\"op\":\"restore\",\"schema\":{},\"table\":{},\"row\":{map}}}\n",
+                "-- json: {{\"op\":\"restore\",\"schema\":{},\"table\":{},\"row\":{line}}}\n",
                 json_string(&table.schema),
                 json_string(&table.name)
             ));
+            for set in &sets {
+                text.push_str(set);
+                text.push_str(";\n");
+            }
             text.push_str(&sql::insert("INSERT", table, &names, &values));
             text.push_str(";\n");
             maps.push(map);
@@ -590,6 +622,7 @@ mod tests {
             name: "t".into(),
             columns: vec![],
             unique_keys: vec![],
+            mapped: 0,
         };
         f.record_inserted(&t, ["1"].into_iter()).unwrap();
         f.finish("rolled back: x\ny").unwrap();

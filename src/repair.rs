@@ -148,9 +148,8 @@ fn table_info(
             map.schema, map.table
         ))));
     }
-    let t = TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
-    t.check_matches(map)
-        .map_err(|r| RowsError::Refused(Refusal(r)))?;
+    let mut t = TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
+    t.map_to(map).map_err(|r| RowsError::Refused(Refusal(r)))?;
     let t = Arc::new(t);
     tables.insert(key, t.clone());
     Ok(t)
@@ -487,7 +486,7 @@ fn repair_round(
             statements: plan
                 .batches(crate::plan::BatchLimits::default())
                 .iter()
-                .map(|b| b.statement())
+                .flat_map(|b| b.script())
                 .collect(),
         });
     }

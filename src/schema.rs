@@ -43,6 +43,10 @@ pub struct TableInfo {
     pub columns: Vec<ColumnInfo>,
     /// PRIMARY first, then the other unique keys by name.
     pub unique_keys: Vec<UniqueKey>,
+    /// How many leading columns the binlog's row images carry: row-based replication
+    /// lets the replica's table have extra trailing columns, which the SQL thread fills
+    /// with their defaults. Set by [`TableInfo::check_matches`].
+    pub mapped: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +152,7 @@ impl TableInfo {
         Ok(TableInfo {
             schema: schema.into(),
             name: table.into(),
+            mapped: columns.len(),
             columns,
             unique_keys,
         })
@@ -164,18 +169,63 @@ impl TableInfo {
         })
     }
 
-    /// Refuses a TABLE_MAP that no longer describes this table (column added or dropped,
-    /// type changed since the event was written): the row images would be misread.
+    /// [`TableInfo::check_matches`], then plans with the first `map.columns.len()`
+    /// columns.
+    pub fn map_to(&mut self, map: &TableMap) -> Result<(), String> {
+        self.check_matches(map)?;
+        self.mapped = map.columns.len();
+        Ok(())
+    }
+
+    /// Refuses a TABLE_MAP that no longer describes this table (column dropped, type
+    /// changed, columns reordered where the map names them), mapping the event's columns
+    /// to the first N of the replica's as the SQL thread does: extra trailing replica
+    /// columns are allowed and keep their defaults. A unique key on such an extra column
+    /// is refused: every inserted row would take the same default there, and no image
+    /// says which replica row holds which value.
     pub fn check_matches(&self, map: &TableMap) -> Result<(), String> {
-        if map.columns.len() != self.columns.len() {
+        let n = map.columns.len();
+        if n > self.columns.len() {
             return Err(format!(
-                "the table map of {}.{} has {} columns, the table on the replica has {}",
+                "the table map of {}.{} has {} columns, the table on the replica has only {}",
                 self.schema,
                 self.name,
-                map.columns.len(),
+                n,
                 self.columns.len()
             ));
         }
+        if let Some(k) = self
+            .unique_keys
+            .iter()
+            .find(|k| k.parts.iter().any(|p| p.column >= n))
+        {
+            return Err(format!(
+                "unique key {} of {}.{} covers a column the primary's table does not have (the table map has {} of its {} columns)",
+                crate::sql::ident(&k.name),
+                self.schema,
+                self.name,
+                n,
+                self.columns.len()
+            ));
+        }
+        // Names are in the map only with MySQL's binlog_row_metadata=FULL (or MariaDB's).
+        let names = map.optional().map(|m| m.column_names).unwrap_or_default();
+        if let Some((i, (c, name))) = self
+            .columns
+            .iter()
+            .zip(&names)
+            .enumerate()
+            .find(|(_, (c, name))| c.name != **name)
+        {
+            return Err(format!(
+                "column {} of {}.{} is `{}` on the replica but `{name}` in the table map (columns reordered?)",
+                i + 1,
+                self.schema,
+                self.name,
+                c.name,
+            ));
+        }
+
         for (i, (def, col)) in map.columns.iter().zip(&self.columns).enumerate() {
             if !type_compatible(def.column_type, def.meta, &col.data_type) {
                 return Err(format!(

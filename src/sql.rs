@@ -37,6 +37,39 @@ pub fn table(t: &TableInfo) -> String {
     format!("{}.{}", ident(&t.schema), ident(&t.name))
 }
 
+/// A string value longer than this (in bytes) is not written into a statement as a hex
+/// literal (twice its size, so a 12 MB BLOB would be a 24 MB statement, past the default
+/// max_allowed_packet of 16 MiB, and a journal the stock client cannot replay): it goes
+/// into a session variable in chunks of [`CHUNK`] bytes, and the statement names the
+/// variable. Its whole size stays bounded by max_allowed_packet (CONCAT's limit), as the
+/// value's own is on the primary's client.
+pub const BIG_VALUE: usize = 256 << 10;
+/// Bytes per chunk: 1 MiB of hex per statement.
+pub const CHUNK: usize = 512 << 10;
+
+/// `SET @var = X'…'`, then `SET @var = CONCAT(@var, X'…')` per further chunk.
+pub fn set_variable_chunks(var: &str, bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::with_capacity(bytes.len() / CHUNK + 1);
+    let mut chunks = bytes.chunks(CHUNK);
+    out.push(format!(
+        "SET @{var} = {} {TAG}",
+        hex(chunks.next().unwrap_or_default())
+    ));
+    for c in chunks {
+        out.push(format!("SET @{var} = CONCAT(@{var}, {}) {TAG}", hex(c)));
+    }
+    out
+}
+
+/// The value of session variable `var` (holding the stored bytes) for column `col`: a
+/// text column's bytes are relabelled with its charset, not converted.
+pub fn variable_value(var: &str, col: &ColumnInfo) -> String {
+    match &col.charset {
+        Some(cs) if cs != "binary" => format!("CONVERT(@{var} USING {cs})"),
+        _ => format!("@{var}"),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     #[error("column `{column}`: {what} values cannot be rendered yet")]
@@ -263,11 +296,11 @@ pub fn insert_ignore_rows<'a>(
     )
 }
 
-/// One row telling, per condition, whether a row matching it exists.
-pub fn exists_each<'a>(t: &TableInfo, conditions: impl Iterator<Item = &'a str>) -> String {
+/// One row telling, per condition, how many rows match it.
+pub fn count_each<'a>(t: &TableInfo, conditions: impl Iterator<Item = &'a str>) -> String {
     let tbl = table(t);
     let probes: Vec<String> = conditions
-        .map(|c| format!("EXISTS(SELECT 1 FROM {tbl} WHERE {c})"))
+        .map(|c| format!("(SELECT COUNT(*) FROM {tbl} WHERE {c})"))
         .collect();
     format!("SELECT {TAG} {}", probes.join(", "))
 }
