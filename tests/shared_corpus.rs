@@ -1,5 +1,5 @@
-//! The shared corpus: real binlog files from other projects (../shared/fixtures/binlogs,
-//! see its manifest.json). Every file is read to its end, rows inside MySQL's
+//! The public corpus: real binlog files from other projects, copied into
+//! fixtures/binlogs (see its README.md and manifest.json). Every file is read to its end, rows inside MySQL's
 //! TRANSACTION_PAYLOAD included; every row of every file is
 //! compared with `mysql_common`'s decoder (dev-dependency oracle), each known
 //! disagreement pinned to a named cause; truncated and corrupted copies are typed
@@ -16,29 +16,46 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/binlogs");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/binlogs");
     assert!(
         p.join("manifest.json").is_file(),
-        "the shared corpus is missing at {}: CI clones shared/ beside the repo",
+        "the binlog corpus is missing at {}: it is committed with the repository",
         p.display()
     );
     p
 }
 
-/// (file, has_row_events) from manifest.json, read without a JSON dependency.
-fn manifest() -> Vec<(String, bool)> {
+/// One manifest entry: (file, has_row_events, bytes).
+fn manifest_entries() -> Vec<(String, bool, u64)> {
     let text = std::fs::read_to_string(corpus().join("manifest.json")).unwrap();
-    let mut out = Vec::new();
-    for entry in text.split("\"file\": \"").skip(1) {
-        let file = entry.split('"').next().unwrap().to_string();
-        let has_rows = entry
-            .split("\"has_row_events\": ")
-            .nth(1)
-            .is_some_and(|s| s.starts_with("true"));
-        out.push((file, has_rows));
-    }
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = json.as_array().expect("manifest.json is an array");
+    let out: Vec<(String, bool, u64)> = entries
+        .iter()
+        .map(|e| {
+            for field in ["repo", "commit", "path", "license"] {
+                assert!(
+                    e[field].as_str().is_some_and(|s| !s.is_empty()),
+                    "manifest entry without {field}: {e}"
+                );
+            }
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["has_row_events"].as_bool().unwrap(),
+                e["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     assert!(out.len() > 50, "manifest lists {} files", out.len());
     out
+}
+
+/// (file, has_row_events) from manifest.json.
+fn manifest() -> Vec<(String, bool)> {
+    manifest_entries()
+        .into_iter()
+        .map(|(f, rows, _)| (f, rows))
+        .collect()
 }
 
 /// One row change as (before, after), each the values of the columns present.
@@ -281,6 +298,45 @@ const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
         "mysql_common reads the zero YEAR (0000) as 1900",
     ),
 ];
+
+/// Every file of the corpus directory is listed (so the tests below read it), every
+/// listed file is there with its recorded size, and every licence is permissive.
+#[test]
+fn the_corpus_on_disk_is_exactly_the_manifest() {
+    let root = corpus();
+    let mut on_disk = Vec::new();
+    for dir in std::fs::read_dir(&root).unwrap().flatten() {
+        if !dir.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let rel = f.path().strip_prefix(&root).unwrap().display().to_string();
+            on_disk.push((rel, f.metadata().unwrap().len()));
+        }
+    }
+    on_disk.sort();
+    let mut listed: Vec<(String, u64)> = manifest_entries()
+        .into_iter()
+        .map(|(f, _, bytes)| (f, bytes))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "fixtures/binlogs differs from its manifest"
+    );
+    let text = std::fs::read_to_string(root.join("manifest.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for e in json.as_array().unwrap() {
+        let licence = e["license"].as_str().unwrap();
+        assert!(
+            ["MIT", "ISC", "Apache-2.0"]
+                .iter()
+                .any(|l| licence.starts_with(l)),
+            "{}: licence {licence} is not MIT, ISC or Apache-2.0",
+            e["file"]
+        );
+    }
+}
 
 #[test]
 fn every_shared_fixture_reads_to_its_end() {
