@@ -385,7 +385,10 @@ fn differential_against_mysql_common() {
         .filter(|p| {
             let s = p.to_string_lossy();
             let split_txn = s.contains("multi-file") && s.contains("relay");
-            !s.ends_with(".index") && !split_txn
+            let binlog = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-bin.0"));
+            binlog && !split_txn
         })
         .collect();
     own_files.sort();
