@@ -13,7 +13,7 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 out = os.path.join(root, "fuzz", "corpus", "events")
 os.makedirs(out, exist_ok=True)
 files = sorted(glob.glob(os.path.join(root, "fixtures", "mariadb-10.11", "*", "*-bin.0*")))
-files += sorted(glob.glob(os.path.join(root, "..", "shared", "fixtures", "binlogs", "*", "*")))
+files += sorted(glob.glob(os.path.join(root, "fixtures", "binlogs", "*", "*")))
 n = 0
 for path in files:
     data = open(path, "rb").read()

@@ -593,6 +593,7 @@ fn values_match_mariadb_binlog_vv_on_our_fixtures() {
         ("checksum-none", "t"),
         ("compressed", "t"),
         ("mariadb-types", "m"),
+        ("time-negative", "tn"),
     ] {
         let file = case(case_name).join("primary-bin.000001");
         let theirs = mariadb_binlog_images(&file);
@@ -699,5 +700,148 @@ fn borrowed_visit_decodes_the_same_values_as_owned_rows() {
             compared += seen.len();
         }
         assert!(compared > 0, "{name}");
+    }
+}
+
+/// A TIME value as the server prints it: sign, hours, minutes, seconds, `fsp` digits.
+fn time_text(v: &Option<repl_repair::binlog::Value>) -> String {
+    match v {
+        Some(repl_repair::binlog::Value::Time {
+            negative,
+            hours,
+            minutes,
+            seconds,
+            micros,
+            fsp,
+        }) => {
+            let frac = if *fsp == 0 {
+                String::new()
+            } else {
+                format!(".{micros:06}")[..=usize::from(*fsp)].to_string()
+            };
+            let sign = if *negative { "-" } else { "" };
+            format!("{sign}{hours:02}:{minutes:02}:{seconds:02}{frac}")
+        }
+        Some(repl_repair::binlog::Value::Null) => "NULL".into(),
+        other => panic!("not a TIME: {other:?}"),
+    }
+}
+
+#[test]
+fn negative_time_of_every_fsp_decodes_to_the_inserted_value() {
+    // Issue #9: TIME(1..4) of a negative value stores its fraction apart from the int
+    // part; read as signed, -838:59:59.99 came out as -838:59:59.3550000.
+    // The values fixtures/make.sh inserts (case time-negative), columns t0, t1 .. t6.
+    let inserted: [[&str; 7]; 8] = [
+        [
+            "-838:59:59",
+            "-838:59:59.9",
+            "-838:59:59.99",
+            "-838:59:59.999",
+            "-838:59:59.9999",
+            "-838:59:59.99999",
+            "-838:59:59.999999",
+        ],
+        [
+            "-00:00:01",
+            "-00:00:00.5",
+            "-00:00:00.50",
+            "-00:00:00.500",
+            "-00:00:00.5000",
+            "-00:00:00.50000",
+            "-00:00:00.500000",
+        ],
+        [
+            "-00:00:01",
+            "-00:00:01.1",
+            "-00:00:01.01",
+            "-00:00:01.010",
+            "-00:00:01.0100",
+            "-00:00:01.01000",
+            "-00:00:01.010000",
+        ],
+        [
+            "-00:00:59",
+            "-00:00:00.1",
+            "-00:00:00.01",
+            "-00:00:00.001",
+            "-00:00:00.0001",
+            "-00:00:00.00001",
+            "-00:00:00.000001",
+        ],
+        [
+            "-12:34:56",
+            "-12:34:56.7",
+            "-12:34:56.78",
+            "-12:34:56.789",
+            "-12:34:56.7890",
+            "-12:34:56.78901",
+            "-12:34:56.789012",
+        ],
+        [
+            "-01:00:00",
+            "-01:00:00.0",
+            "-01:00:00.00",
+            "-01:00:00.000",
+            "-01:00:00.0000",
+            "-01:00:00.00000",
+            "-01:00:00.000000",
+        ],
+        [
+            "838:59:59",
+            "838:59:59.9",
+            "838:59:59.99",
+            "838:59:59.999",
+            "838:59:59.9999",
+            "838:59:59.99999",
+            "838:59:59.999999",
+        ],
+        // Row 8 after its UPDATE (it was inserted all NULL).
+        [
+            "NULL",
+            "-00:00:00.9",
+            "-00:00:00.99",
+            "-00:00:00.999",
+            "-00:00:00.9999",
+            "-00:00:00.99999",
+            "-00:00:00.999999",
+        ],
+    ];
+    let dir = case("time-negative");
+    for files in [vec![dir.join("primary-bin.000001")], relay_files(&dir)] {
+        let changes = row_changes(&files, "tn");
+        assert_eq!(changes.len(), 9, "8 inserts and an update");
+        // The rows as they stand at the end: inserts, then the update of row 8.
+        let mut rows: Vec<Vec<String>> = changes[..8]
+            .iter()
+            .map(|c| {
+                c.after.as_ref().unwrap()[1..]
+                    .iter()
+                    .map(time_text)
+                    .collect()
+            })
+            .collect();
+        let update = &changes[8];
+        assert_eq!(update.op, RowOp::Update);
+        let before: Vec<String> = update.before.as_ref().unwrap()[1..]
+            .iter()
+            .map(time_text)
+            .collect();
+        assert_eq!(before, vec!["NULL"; 7], "row 8 before its update");
+        rows[7] = update.after.as_ref().unwrap()[1..]
+            .iter()
+            .map(time_text)
+            .collect();
+        for (i, (got, want)) in rows.iter().zip(&inserted).enumerate() {
+            assert_eq!(got, want, "row {} of {}", i + 1, files[0].display());
+        }
+        // And what the server itself returned for SELECT * (recorded by make.sh).
+        let selected = std::fs::read_to_string(dir.join("selected.tsv")).unwrap();
+        let server: Vec<Vec<String>> = selected
+            .lines()
+            .skip(1)
+            .map(|l| l.split('\t').skip(1).map(str::to_string).collect())
+            .collect();
+        assert_eq!(rows, server, "decoded rows vs the server's SELECT");
     }
 }

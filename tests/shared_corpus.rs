@@ -1,5 +1,5 @@
-//! The shared corpus: real binlog files from other projects (../shared/fixtures/binlogs,
-//! see its manifest.json). Every file is read to its end, rows inside MySQL's
+//! The public corpus: real binlog files from other projects, copied into
+//! fixtures/binlogs (see its README.md and manifest.json). Every file is read to its end, rows inside MySQL's
 //! TRANSACTION_PAYLOAD included; every row of every file is
 //! compared with `mysql_common`'s decoder (dev-dependency oracle), each known
 //! disagreement pinned to a named cause; truncated and corrupted copies are typed
@@ -16,29 +16,46 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/binlogs");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/binlogs");
     assert!(
         p.join("manifest.json").is_file(),
-        "the shared corpus is missing at {}: CI clones shared/ beside the repo",
+        "the binlog corpus is missing at {}: it is committed with the repository",
         p.display()
     );
     p
 }
 
-/// (file, has_row_events) from manifest.json, read without a JSON dependency.
-fn manifest() -> Vec<(String, bool)> {
+/// One manifest entry: (file, has_row_events, bytes).
+fn manifest_entries() -> Vec<(String, bool, u64)> {
     let text = std::fs::read_to_string(corpus().join("manifest.json")).unwrap();
-    let mut out = Vec::new();
-    for entry in text.split("\"file\": \"").skip(1) {
-        let file = entry.split('"').next().unwrap().to_string();
-        let has_rows = entry
-            .split("\"has_row_events\": ")
-            .nth(1)
-            .is_some_and(|s| s.starts_with("true"));
-        out.push((file, has_rows));
-    }
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = json.as_array().expect("manifest.json is an array");
+    let out: Vec<(String, bool, u64)> = entries
+        .iter()
+        .map(|e| {
+            for field in ["repo", "commit", "path", "license"] {
+                assert!(
+                    e[field].as_str().is_some_and(|s| !s.is_empty()),
+                    "manifest entry without {field}: {e}"
+                );
+            }
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["has_row_events"].as_bool().unwrap(),
+                e["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     assert!(out.len() > 50, "manifest lists {} files", out.len());
     out
+}
+
+/// (file, has_row_events) from manifest.json.
+fn manifest() -> Vec<(String, bool)> {
+    manifest_entries()
+        .into_iter()
+        .map(|(f, rows, _)| (f, rows))
+        .collect()
 }
 
 /// One row change as (before, after), each the values of the columns present.
@@ -282,6 +299,45 @@ const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Every file of the corpus directory is listed (so the tests below read it), every
+/// listed file is there with its recorded size, and every licence is permissive.
+#[test]
+fn the_corpus_on_disk_is_exactly_the_manifest() {
+    let root = corpus();
+    let mut on_disk = Vec::new();
+    for dir in std::fs::read_dir(&root).unwrap().flatten() {
+        if !dir.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let rel = f.path().strip_prefix(&root).unwrap().display().to_string();
+            on_disk.push((rel, f.metadata().unwrap().len()));
+        }
+    }
+    on_disk.sort();
+    let mut listed: Vec<(String, u64)> = manifest_entries()
+        .into_iter()
+        .map(|(f, _, bytes)| (f, bytes))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "fixtures/binlogs differs from its manifest"
+    );
+    let text = std::fs::read_to_string(root.join("manifest.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for e in json.as_array().unwrap() {
+        let licence = e["license"].as_str().unwrap();
+        assert!(
+            ["MIT", "ISC", "Apache-2.0"]
+                .iter()
+                .any(|l| licence.starts_with(l)),
+            "{}: licence {licence} is not MIT, ISC or Apache-2.0",
+            e["file"]
+        );
+    }
+}
+
 #[test]
 fn every_shared_fixture_reads_to_its_end() {
     let root = corpus();
@@ -329,7 +385,10 @@ fn differential_against_mysql_common() {
         .filter(|p| {
             let s = p.to_string_lossy();
             let split_txn = s.contains("multi-file") && s.contains("relay");
-            !s.ends_with(".index") && !split_txn
+            let binlog = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-bin.0"));
+            binlog && !split_txn
         })
         .collect();
     own_files.sort();
@@ -547,4 +606,360 @@ fn decode_takes_column_names_and_signedness_from_mysql_full_row_metadata() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A copy of a corpus file whose FDE declares a common header of `19 + extra` bytes, each
+/// later event carrying `extra` more header bytes (what Google MySQL 5.1 wrote for its
+/// group ids: 27 or 31 bytes), sizes, positions and CRCs rewritten to match.
+fn with_extended_header(bytes: &[u8], extra: usize) -> Vec<u8> {
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let fde_size = u32_at(bytes, 4 + 9) as usize;
+    let mut fde = bytes[4..4 + fde_size].to_vec();
+    assert_eq!(fde[19 + 56], 19, "the original declares 19 bytes");
+    fde[19 + 56] = (19 + extra) as u8;
+    // The FDE's last 5 bytes are the checksum algorithm and the CRC, when there is one.
+    let crc = fde_size > 5 && fde[fde_size - 5] == 1;
+    if crc {
+        let mut copy = fde[..fde_size - 4].to_vec();
+        copy[17] &= !1; // the in-use flag is not covered by the CRC
+        let sum = crc32fast::hash(&copy).to_le_bytes();
+        fde[fde_size - 4..].copy_from_slice(&sum);
+    }
+    let mut out = bytes[..4].to_vec();
+    out.extend(&fde);
+    let mut pos = 4 + fde_size;
+    while pos < bytes.len() {
+        let size = u32_at(bytes, pos + 9) as usize;
+        let ev = &bytes[pos..pos + size];
+        let body_end = if crc { size - 4 } else { size };
+        let mut new = ev[..19].to_vec();
+        new[9..13].copy_from_slice(&((size + extra) as u32).to_le_bytes());
+        let end = (out.len() + size + extra) as u32;
+        new[13..17].copy_from_slice(&end.to_le_bytes());
+        new.extend((0..extra).map(|i| 0xA0 + i as u8));
+        new.extend(&ev[19..body_end]);
+        if crc {
+            let sum = crc32fast::hash(&new).to_le_bytes();
+            new.extend(sum);
+        }
+        out.extend(new);
+        pos += size;
+    }
+    out
+}
+
+#[test]
+fn the_common_header_length_an_fde_declares_frames_every_later_event() {
+    // Issue #12: logs whose FDE declares 27 or 31 header bytes failed with "QUERY event:
+    // event truncated". A MySQL 5.1 file without checksums and a Percona 5.7 one with.
+    for file in [
+        "alibaba__canal/parse__src__test__resources__binlog__mysql-bin.000001",
+        "EasyPost__rust-mysql-binlog/test_data__bin-log.000001",
+    ] {
+        let path = corpus().join(file);
+        let original = ours(&path).unwrap();
+        assert!(!original.is_empty(), "{file} has rows");
+        for extra in [8, 12] {
+            let copy = temp(&format!("header-{extra}"));
+            std::fs::write(
+                &copy,
+                with_extended_header(&std::fs::read(&path).unwrap(), extra),
+            )
+            .unwrap();
+            let mut r = BinlogReader::open(&copy).unwrap();
+            let mut queries = 0;
+            let mut maps = TableMaps::default();
+            while let Some(ev) = r.next_event().unwrap() {
+                assert_eq!(ev.fde.header_len, 19 + extra as u8);
+                if let Decoded::Query { sql, .. } = events::decode(&ev, &mut maps).unwrap() {
+                    assert!(!sql.is_empty());
+                    queries += 1;
+                }
+            }
+            assert!(queries > 0, "{file}: QUERY events decoded");
+            let rows = ours(&copy).unwrap_or_else(|e| panic!("{file} +{extra}: {e}"));
+            std::fs::remove_file(&copy).ok();
+            assert_eq!(rows, original, "{file} with a {}-byte header", 19 + extra);
+        }
+    }
+}
+
+#[test]
+fn a_mysql_9_tagged_gtid_is_the_gtid_of_its_rows() {
+    // MySQL 9.6 (rust_mysql_common's test file): the transaction's GTID_TAGGED event
+    // (type 42) is 55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3, as mysql_common's own
+    // test of the file states.
+    let path = corpus().join(
+        "blackbeam__rust_mysql_common/test-data__binlogs__binlog_transaction_with_GTID_TAG.000001",
+    );
+    let mut r = BinlogReader::open(&path).unwrap();
+    let mut maps = TableMaps::default();
+    let mut gtids = Vec::new();
+    while let Some(ev) = r.next_event().unwrap() {
+        if let Decoded::Gtid { gtid, .. } = events::decode(&ev, &mut maps).unwrap() {
+            assert_eq!(ev.header.event_type, binlog::EventType(42), "GTID_TAGGED");
+            gtids.push(gtid);
+        }
+    }
+    assert_eq!(gtids, ["55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3"]);
+    // The decode command puts it on the row.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg("decode")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() > 0, "rows decoded");
+    for line in text.lines() {
+        assert!(
+            line.contains("\"gtid\":\"55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3\""),
+            "{line}"
+        );
+    }
+}
+
+/// `magic + events`, as a file in the temp dir.
+fn write_log(name: &str, events: &[&[u8]]) -> PathBuf {
+    let path = temp(name);
+    let mut bytes = binlog::header::MAGIC.to_vec();
+    for e in events {
+        bytes.extend(*e);
+    }
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// One event with a 19-byte header, `log_pos` left 0, a CRC32 when `crc`.
+fn event(t: u8, body: &[u8], crc: bool) -> Vec<u8> {
+    let size = 19 + body.len() + if crc { 4 } else { 0 };
+    let mut e = vec![0, 0, 0, 0, t, 1, 0, 0, 0];
+    e.extend((size as u32).to_le_bytes());
+    e.extend([0, 0, 0, 0, 0, 0]);
+    e.extend(body);
+    if crc {
+        let sum = crc32fast::hash(&e).to_le_bytes();
+        e.extend(sum);
+    }
+    e
+}
+
+/// The first error reading `path` to its end, as text.
+fn first_error(path: &Path) -> String {
+    let mut r = match BinlogReader::open(path) {
+        Ok(r) => r,
+        Err(e) => return e.to_string(),
+    };
+    let mut maps = TableMaps::default();
+    loop {
+        match r.next_event() {
+            Ok(Some(ev)) => {
+                if let Err(e) = events::decode(&ev, &mut maps) {
+                    return format!("{} at offset {}: {e}", path.display(), ev.offset);
+                }
+            }
+            Ok(None) => panic!("{} read to its end without an error", path.display()),
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
+/// The decode command on `path`: (exit code, stderr).
+fn decode_command(path: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .arg("decode")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn encrypted_binlogs_are_refused_by_name_not_called_corrupt() {
+    // Percona Server 5.7: START_ENCRYPTION (type 159) right after the FDE; everything
+    // after it is ciphertext (here: random-looking bytes, as a real file has).
+    let percona =
+        std::fs::read(corpus().join("EasyPost__rust-mysql-binlog/test_data__bin-log.000001"))
+            .unwrap();
+    let fde_size = u32::from_le_bytes(percona[13..17].try_into().unwrap()) as usize;
+    let fde = &percona[4..4 + fde_size];
+    // Body: scheme (1), key version (4), nonce (12).
+    let mut start = vec![1u8, 7, 0, 0, 0];
+    start.extend([0x5a; 12]);
+    let cipher: Vec<u8> = (0..200u32).map(|i| (i * 97 + 13) as u8).collect();
+    let path = write_log(
+        "percona-encrypted",
+        &[fde, &event(159, &start, true), &cipher],
+    );
+    let err = first_error(&path);
+    let offset = 4 + fde_size;
+    assert!(
+        err.contains(&format!("{} at offset {offset}: encrypted binlog (Percona/MySQL START_ENCRYPTION event, type 159): not supported", path.display())),
+        "{err}"
+    );
+    assert!(!err.contains("checksum"), "{err}");
+    let (code, stderr) = decode_command(&path);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("encrypted binlog (Percona/MySQL"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&path).ok();
+
+    // MariaDB: START_ENCRYPTION is type 164, after the FDE (and a GTID list) of a
+    // MariaDB 10.11 binlog.
+    let maria_file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mariadb-10.11/types/primary-bin.000001");
+    let maria = std::fs::read(maria_file).unwrap();
+    let fde_size = u32::from_le_bytes(maria[13..17].try_into().unwrap()) as usize;
+    let path = write_log(
+        "mariadb-encrypted",
+        &[&maria[4..4 + fde_size], &event(164, &start, true), &cipher],
+    );
+    let err = first_error(&path);
+    assert!(
+        err.contains("encrypted binlog (MariaDB START_ENCRYPTION event, type 164): not supported"),
+        "{err}"
+    );
+    std::fs::remove_file(&path).ok();
+
+    // MySQL 8 binlog_encryption: the file starts with \xfdbin and a 512-byte header.
+    let path = temp("mysql8-encrypted");
+    let mut bytes = vec![0xfd, b'b', b'i', b'n', 1];
+    bytes.resize(512, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = first_error(&path);
+    std::fs::remove_file(&path).ok();
+    assert!(err.contains("encrypted binlog (MySQL 8"), "{err}");
+}
+
+#[test]
+fn a_log_that_does_not_begin_with_a_format_description_is_refused() {
+    // A real file with its FDE cut out: it now begins with the QUERY event after it.
+    let src = corpus().join("alibaba__canal/parse__src__test__resources__binlog__mysql-bin.000001");
+    let bytes = std::fs::read(&src).unwrap();
+    let fde_size = u32::from_le_bytes(bytes[13..17].try_into().unwrap()) as usize;
+    let path = write_log("no-fde", &[&bytes[4 + fde_size..]]);
+    let err = first_error(&path);
+    assert!(
+        err.contains(&format!(
+            "{} at offset 4: the log does not begin with a FORMAT_DESCRIPTION event (found QUERY, type 2)",
+            path.display()
+        )),
+        "{err}"
+    );
+    let (code, stderr) = decode_command(&path);
+    std::fs::remove_file(&path).ok();
+    assert_ne!(
+        code,
+        Some(0),
+        "mariadb-binlog exits 1 on such a file; we must fail too"
+    );
+    assert!(
+        stderr.contains("does not begin with a FORMAT_DESCRIPTION"),
+        "{stderr}"
+    );
+
+    // MySQL before 5.0 began with START_V3 (type 1): binlog version, server version
+    // (50 bytes), creation time.
+    let mut start = 3u16.to_le_bytes().to_vec();
+    let mut version = b"4.0.27-log".to_vec();
+    version.resize(50, 0);
+    start.extend(version);
+    start.extend(0u32.to_le_bytes());
+    let path = write_log("start-v3", &[&event(1, &start, false)]);
+    let err = first_error(&path);
+    std::fs::remove_file(&path).ok();
+    assert!(
+        err.contains("at offset 4: the log begins with a START_V3 event"),
+        "{err}"
+    );
+    assert!(err.contains("before 5.0, which is not supported"), "{err}");
+}
+
+/// An FDE body: binlog v4, `version`, a `header_len`-byte common header, `post` lengths.
+fn fde_body(version: &str, header_len: u8, post: &[u8]) -> Vec<u8> {
+    let mut b = 4u16.to_le_bytes().to_vec();
+    let mut v = version.as_bytes().to_vec();
+    v.resize(50, 0);
+    b.extend(v);
+    b.extend(0u32.to_le_bytes());
+    b.push(header_len);
+    b.extend(post);
+    b
+}
+
+#[test]
+fn pre_ga_mysql_5_1_row_events_are_refused_by_name() {
+    // A MySQL 5.1.15 (pre-GA) log: its FDE knows event types 1..22 only; its TABLE_MAP
+    // has no metadata block and its rows are PRE_GA_WRITE_ROWS (type 20).
+    let mut post = vec![0u8; 22];
+    post[1] = 13; // QUERY
+    post[18] = 8; // TABLE_MAP
+    post[19..22].fill(8); // rows events 20-22
+    let fde = event(15, &fde_body("5.1.15-beta-log", 19, &post), false);
+    // TABLE_MAP of test.t (one INT column), without metadata or NULL bitmap.
+    let mut map = vec![0x21, 0, 0, 0, 0, 0, 1, 0];
+    map.extend(b"\x04test\x00\x01t\x00\x01\x03");
+    let table_map = event(19, &map, false);
+    // PRE_GA_WRITE_ROWS: table id, flags, 1 column, bitmap, row (null bitmap + INT 7).
+    let rows = event(
+        20,
+        &[0x21, 0, 0, 0, 0, 0, 1, 0, 1, 0x01, 0x00, 7, 0, 0, 0],
+        false,
+    );
+    let path = write_log("pre-ga", &[&fde, &table_map, &rows]);
+    let err = first_error(&path);
+    assert!(
+        err.contains(&format!("{} at offset", path.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("pre-GA MySQL 5.1 table map (server 5.1.15-beta-log"),
+        "{err}"
+    );
+    // Without the TABLE_MAP, the rows event itself is refused by its type.
+    let path2 = write_log("pre-ga-rows", &[&fde, &rows]);
+    let err = first_error(&path2);
+    assert!(
+        err.contains("pre-GA MySQL 5.1 rows event (type 20) is not supported"),
+        "{err}"
+    );
+    let (code, stderr) = decode_command(&path2);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("pre-GA MySQL 5.1 rows event (type 20)"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&path).ok();
+    std::fs::remove_file(&path2).ok();
+    // Types 21 and 22 too, even under a modern FDE.
+    for t in [21u8, 22] {
+        let path =
+            write_log(
+                "pre-ga-modern",
+                &[
+                    &std::fs::read(corpus().join(
+                        "alibaba__canal/parse__src__test__resources__binlog__mysql-bin.000001",
+                    ))
+                    .unwrap()[4..106],
+                    &event(t, &[0x21, 0, 0, 0, 0, 0, 1, 0], false),
+                ],
+            );
+        let err = first_error(&path);
+        std::fs::remove_file(&path).ok();
+        assert!(
+            err.contains(&format!(
+                "pre-GA MySQL 5.1 rows event (type {t}) is not supported"
+            )),
+            "{err}"
+        );
+    }
 }

@@ -118,6 +118,37 @@ impl<'a> Cursor<'a> {
     }
 }
 
+impl Cursor<'_> {
+    /// An unsigned integer in MySQL's serialization format (`mysql::serialization`, used
+    /// by MySQL 8.4+ tagged GTID events): the number of trailing one bits of the first
+    /// byte is the number of bytes that follow; the little-endian value of all the bytes,
+    /// shifted right by their count, is the integer. `0xff` is followed by 8 raw bytes.
+    pub fn varlen(&mut self) -> Result<u64> {
+        let first = *self.buf.get(self.pos).ok_or(DecodeErrorKind::Short {
+            at: self.pos,
+            needed: 1,
+        })?;
+        let n = first.trailing_ones() as usize + 1;
+        if n == 9 {
+            self.take(1)?;
+            return self.uint_le(8);
+        }
+        Ok(self.uint_le(n)? >> n)
+    }
+
+    /// A signed integer in MySQL's serialization format: zig-zag over [`Self::varlen`]
+    /// (the lowest bit is the sign).
+    pub fn varlen_signed(&mut self) -> Result<i64> {
+        let u = self.varlen()?;
+        let magnitude = (u >> 1) as i64;
+        Ok(if u & 1 == 1 {
+            -magnitude - 1
+        } else {
+            magnitude
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +172,24 @@ mod tests {
     fn packed_len_beyond_the_event_is_refused() {
         let mut c = Cursor::new(&[200, 1, 2]);
         assert!(c.packed_len().is_err());
+    }
+
+    #[test]
+    fn mysql_serialization_varlen_integers() {
+        // 60 in one byte (the payload size of a real MySQL 9.6 tagged GTID event), 153
+        // in two (a UUID byte), 2^40 in the 9-byte form.
+        let mut c = Cursor::new(&[0x78, 0x65, 0x02]);
+        assert_eq!(c.varlen(), Ok(60));
+        assert_eq!(c.varlen(), Ok(153));
+        let mut nine = vec![0xff];
+        nine.extend((1u64 << 40).to_le_bytes());
+        assert_eq!(Cursor::new(&nine).varlen(), Ok(1 << 40));
+        // Zig-zag: 3 is stored as 6, -3 as 5.
+        assert_eq!(Cursor::new(&[6 << 1]).varlen_signed(), Ok(3));
+        assert_eq!(Cursor::new(&[5 << 1]).varlen_signed(), Ok(-3));
+        // The first byte promises more bytes than there are.
+        assert!(Cursor::new(&[0x01]).varlen().is_err());
+        assert!(Cursor::new(&[]).varlen().is_err());
     }
 
     #[test]

@@ -109,15 +109,7 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
             let _flags = c.u8()?;
             let sid = c.take(16)?;
             let gno = c.uint_le(8)?;
-            let hex: String = sid.iter().map(|b| format!("{b:02x}")).collect();
-            let uuid = format!(
-                "{}-{}-{}-{}-{}",
-                &hex[0..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..32]
-            );
+            let uuid = uuid_text(sid);
             Decoded::Gtid {
                 gtid: if t == EventType::ANONYMOUS_GTID {
                     "ANONYMOUS".into()
@@ -126,6 +118,24 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
                 },
                 standalone: false,
             }
+        }
+        EventType::GTID_TAGGED => Decoded::Gtid {
+            gtid: tagged_gtid(body)?,
+            standalone: false,
+        },
+        EventType::TABLE_MAP if fde.is_pre_ga_row_format() => {
+            return Err(DecodeErrorKind::Invalid(format!(
+                "pre-GA MySQL 5.1 table map (server {}, whose format description knows no \
+                 WRITE_ROWS_V1 event) is not supported: its row format predates MySQL 5.1.18",
+                fde.server_version
+            )));
+        }
+        t if t.is_pre_ga_rows() => {
+            return Err(DecodeErrorKind::Invalid(format!(
+                "pre-GA MySQL 5.1 rows event (type {}) is not supported: its row format \
+                 predates MySQL 5.1.18",
+                t.0
+            )));
         }
         EventType::TABLE_MAP => {
             let map = TableMap::parse(body, fde)?;
@@ -155,13 +165,113 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
             }
             Decoded::Payload(inner)
         }
-        EventType::MARIADB_START_ENCRYPTION => {
-            return Err(DecodeErrorKind::Invalid(
-                "the log is encrypted (START_ENCRYPTION): encrypted relay logs cannot be read"
-                    .into(),
-            ));
+        t if t.is_start_encryption() => {
+            return Err(DecodeErrorKind::Invalid(encryption_message(t)));
         }
         _ => Decoded::Other,
+    })
+}
+
+/// Why a log with a START_ENCRYPTION event cannot be read, naming whose event it is.
+pub fn encryption_message(t: EventType) -> String {
+    let whose = if t == EventType::PERCONA_START_ENCRYPTION {
+        "Percona/MySQL"
+    } else {
+        "MariaDB"
+    };
+    format!(
+        "encrypted binlog ({whose} START_ENCRYPTION event, type {}): not supported; the \
+         events after it are encrypted with a key from the server's keyring (read them \
+         through the server, e.g. mysqlbinlog --read-from-remote-server, which decrypts)",
+        t.0
+    )
+}
+
+/// `8-4-4-4-12` hex text of a 16-byte server UUID.
+fn uuid_text(sid: &[u8]) -> String {
+    let hex: String = sid.iter().map(|b| format!("{b:02x}")).collect();
+    match (
+        hex.get(0..8),
+        hex.get(8..12),
+        hex.get(12..16),
+        hex.get(16..20),
+        hex.get(20..),
+    ) {
+        (Some(a), Some(b), Some(c), Some(d), Some(e)) => format!("{a}-{b}-{c}-{d}-{e}"),
+        _ => hex,
+    }
+}
+
+/// Field ids of MySQL's GTID_TAGGED event (libs/mysql/binlog/event/control_events.h);
+/// fields come in increasing id order and ones holding their default value are left out.
+const TAGGED_GTID_FLAGS: u64 = 0;
+const TAGGED_SID: u64 = 1;
+const TAGGED_GNO: u64 = 2;
+const TAGGED_TAG: u64 = 3;
+/// The serialization format version MySQL 8.4 and 9.x write.
+const TAGGED_FORMAT_VERSION: u8 = 2;
+
+/// GTID_TAGGED (MySQL 8.4+, type 42) as `uuid:tag:gno`. The body is a
+/// mysql::serialization message: a format version byte, the message size (counting
+/// from the version byte), the last non-ignorable field id, then (field id, value)
+/// pairs of varlen integers; the UUID is 16 varlen bytes, the tag a varlen length and
+/// its bytes. Only the fields up to the tag are read: the rest (commit timestamps,
+/// transaction length, server versions, ticket) are not needed.
+fn tagged_gtid(body: &[u8]) -> Result<String, DecodeErrorKind> {
+    let mut c = Cursor::new(body);
+    let version = c.u8()?;
+    if version != TAGGED_FORMAT_VERSION {
+        return Err(DecodeErrorKind::Invalid(format!(
+            "tagged GTID event in serialization format {version} (this reader knows {TAGGED_FORMAT_VERSION})"
+        )));
+    }
+    let size = c.varlen()?;
+    if size > body.len() as u64 || size < c.pos() as u64 {
+        return Err(DecodeErrorKind::Invalid(format!(
+            "tagged GTID event declares {size} bytes, the event body has {}",
+            body.len()
+        )));
+    }
+    let _last_non_ignorable = c.varlen()?;
+    let mut fields = Cursor::new(body.get(c.pos()..size as usize).unwrap_or_default());
+    let (mut sid, mut gno, mut tag) = ([0u8; 16], 0i64, String::new());
+    while !fields.is_empty() {
+        match fields.varlen()? {
+            TAGGED_GTID_FLAGS => {
+                fields.varlen()?;
+            }
+            TAGGED_SID => {
+                for b in sid.iter_mut() {
+                    *b = u8::try_from(fields.varlen()?).map_err(|_| {
+                        DecodeErrorKind::Invalid("tagged GTID event: UUID byte over 255".into())
+                    })?;
+                }
+            }
+            TAGGED_GNO => gno = fields.varlen_signed()?,
+            TAGGED_TAG => {
+                let len = usize::try_from(fields.varlen()?).unwrap_or(usize::MAX);
+                if len > fields.remaining() {
+                    return Err(DecodeErrorKind::Short {
+                        at: fields.pos(),
+                        needed: len - fields.remaining(),
+                    });
+                }
+                tag = String::from_utf8_lossy(fields.take(len)?).into_owned();
+            }
+            // Later fields: nothing the repair needs.
+            _ => break,
+        }
+    }
+    if gno <= 0 {
+        return Err(DecodeErrorKind::Invalid(format!(
+            "tagged GTID event with transaction number {gno}"
+        )));
+    }
+    let uuid = uuid_text(&sid);
+    Ok(if tag.is_empty() {
+        format!("{uuid}:{gno}")
+    } else {
+        format!("{uuid}:{tag}:{gno}")
     })
 }
 
@@ -201,4 +311,116 @@ fn query(
         String::from_utf8_lossy(c.rest()).into_owned()
     };
     Ok((schema, sql))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mysql::serialization unsigned varlen, as MySQL writes it.
+    fn varlen(out: &mut Vec<u8>, v: u64) {
+        let n = (1..=8u32).find(|&n| v < 1u64 << (7 * n));
+        match n {
+            Some(n) => {
+                let enc = (v << n) | ((1u64 << (n - 1)) - 1);
+                out.extend(&enc.to_le_bytes()[..n as usize]);
+            }
+            None => {
+                out.push(0xff);
+                out.extend(v.to_le_bytes());
+            }
+        }
+    }
+
+    /// A GTID_TAGGED body: version 2, size, last non-ignorable field id, then fields
+    /// 0 (flags), 1 (uuid), 2 (gno, zig-zag), 3 (tag), 4 (last_committed), 8 (length).
+    fn tagged_body(uuid: [u8; 16], gno: i64, tag: &str) -> Vec<u8> {
+        let mut fields = Vec::new();
+        varlen(&mut fields, 0);
+        varlen(&mut fields, 1);
+        varlen(&mut fields, 1);
+        for b in uuid {
+            varlen(&mut fields, u64::from(b));
+        }
+        varlen(&mut fields, 2);
+        varlen(&mut fields, (gno as u64) << 1);
+        if !tag.is_empty() {
+            varlen(&mut fields, 3);
+            varlen(&mut fields, tag.len() as u64);
+            fields.extend(tag.as_bytes());
+        }
+        varlen(&mut fields, 4);
+        varlen(&mut fields, 1234 << 1);
+        varlen(&mut fields, 8);
+        varlen(&mut fields, 999);
+        let mut lnif = Vec::new();
+        varlen(&mut lnif, 8);
+        // The size counts the version byte, itself and everything after.
+        let rest = 1 + lnif.len() + fields.len();
+        let mut size = Vec::new();
+        varlen(&mut size, (rest + 1) as u64);
+        if size.len() > 1 {
+            size.clear();
+            varlen(&mut size, (rest + 2) as u64);
+        }
+        let mut body = vec![2];
+        body.extend(size);
+        body.extend(lnif);
+        body.extend(fields);
+        body
+    }
+
+    #[test]
+    fn tagged_gtid_from_bytes_built_per_the_format() {
+        let uuid = [
+            0x55, 0x77, 0x89, 0x04, 0x02, 0x99, 0x11, 0xf1, 0xb1, 0xb8, 0x4e, 0xf0, 0xc4, 0x95,
+            0x6f, 0xeb,
+        ];
+        // A 32-character tag (the longest MySQL allows) and a gno that needs 5 bytes.
+        let tag = "a_tag_of_thirty_two_characters__";
+        let body = tagged_body(uuid, 123_456_789_012, tag);
+        assert_eq!(
+            tagged_gtid(&body).unwrap(),
+            format!("55778904-0299-11f1-b1b8-4ef0c4956feb:{tag}:123456789012")
+        );
+        assert_eq!(
+            tagged_gtid(&tagged_body(uuid, 7, "")).unwrap(),
+            "55778904-0299-11f1-b1b8-4ef0c4956feb:7"
+        );
+        // Cut anywhere inside the fields: an error, never a panic or a wrong GTID.
+        for cut in 1..body.len() {
+            let r = std::panic::catch_unwind(|| tagged_gtid(&body[..cut]));
+            assert!(r.expect("no panic").is_err(), "cut at {cut}");
+        }
+        let mut v3 = body.clone();
+        v3[0] = 3;
+        assert!(tagged_gtid(&v3).is_err());
+    }
+
+    #[test]
+    fn pre_ga_rows_events_are_refused_under_any_fde() {
+        let fde = FormatDescription::default();
+        for t in 20..=22u8 {
+            let ev = Event {
+                header: EventHeader {
+                    timestamp: 0,
+                    event_type: EventType(t),
+                    server_id: 1,
+                    event_size: 30,
+                    log_pos: 0,
+                    flags: 0,
+                },
+                offset: 4,
+                body: &[1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0],
+                fde: &fde,
+            };
+            let err = decode(&ev, &mut TableMaps::default()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "pre-GA MySQL 5.1 rows event (type {t}) is not supported: its row format predates MySQL 5.1.18"
+                )
+            );
+        }
+    }
 }

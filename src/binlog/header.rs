@@ -29,6 +29,10 @@ impl EventType {
     pub const FORMAT_DESCRIPTION: Self = Self(15);
     pub const XID: Self = Self(16);
     pub const TABLE_MAP: Self = Self(19);
+    /// Rows events of MySQL 5.1 before 5.1.18 (pre-GA), in a format nobody reads today.
+    pub const PRE_GA_WRITE_ROWS: Self = Self(20);
+    pub const PRE_GA_UPDATE_ROWS: Self = Self(21);
+    pub const PRE_GA_DELETE_ROWS: Self = Self(22);
     pub const WRITE_ROWS_V1: Self = Self(23);
     pub const UPDATE_ROWS_V1: Self = Self(24);
     pub const DELETE_ROWS_V1: Self = Self(25);
@@ -43,6 +47,10 @@ impl EventType {
     pub const PREVIOUS_GTIDS: Self = Self(35);
     pub const PARTIAL_UPDATE_ROWS: Self = Self(39);
     pub const TRANSACTION_PAYLOAD: Self = Self(40);
+    /// MySQL 8.4+ GTID with a tag (`uuid:tag:gno`), serialized with mysql::serialization.
+    pub const GTID_TAGGED: Self = Self(42);
+    /// Percona Server 5.7 binlog encryption: every event after it is encrypted.
+    pub const PERCONA_START_ENCRYPTION: Self = Self(159);
     pub const MARIADB_ANNOTATE_ROWS: Self = Self(160);
     pub const MARIADB_BINLOG_CHECKPOINT: Self = Self(161);
     pub const MARIADB_GTID: Self = Self(162);
@@ -78,7 +86,9 @@ impl EventType {
             17 => "BEGIN_LOAD_QUERY",
             18 => "EXECUTE_LOAD_QUERY",
             19 => "TABLE_MAP",
-            20..=22 => "ROWS_V0",
+            20 => "PRE_GA_WRITE_ROWS",
+            21 => "PRE_GA_UPDATE_ROWS",
+            22 => "PRE_GA_DELETE_ROWS",
             23 => "WRITE_ROWS_V1",
             24 => "UPDATE_ROWS_V1",
             25 => "DELETE_ROWS_V1",
@@ -99,6 +109,7 @@ impl EventType {
             40 => "TRANSACTION_PAYLOAD",
             41 => "HEARTBEAT_V2",
             42 => "GTID_TAGGED",
+            159 => "START_5_7_ENCRYPTION",
             160 => "ANNOTATE_ROWS",
             161 => "BINLOG_CHECKPOINT",
             162 => "MARIADB_GTID",
@@ -118,6 +129,17 @@ impl EventType {
     /// WRITE/UPDATE/DELETE rows events, v1 and v2, and MySQL's PARTIAL_UPDATE_ROWS (not compressed ones: see [`Self::is_compressed_rows`]).
     pub fn is_rows(self) -> bool {
         matches!(self.0, 23..=25 | 30..=32 | 39)
+    }
+
+    /// MySQL 5.1 pre-GA rows events (20-22), refused by name.
+    pub fn is_pre_ga_rows(self) -> bool {
+        matches!(self.0, 20..=22)
+    }
+
+    /// START_ENCRYPTION of Percona Server 5.7 (159) or MariaDB (164): the events after it
+    /// are encrypted with a key this tool does not have.
+    pub fn is_start_encryption(self) -> bool {
+        matches!(self.0, 159 | 164)
     }
 
     /// MariaDB's zlib-compressed rows events (log_bin_compress). Relay logs hold them
@@ -277,6 +299,14 @@ impl FormatDescription {
             .checked_sub(1)
             .and_then(|i| self.post_header_lens.get(i))
             .map_or(0, |&n| usize::from(n))
+    }
+
+    /// Whether this FDE comes from a MySQL 5.1 pre-GA server (before 5.1.18), whose row
+    /// format (rows events 20-22, TABLE_MAPs without metadata) is not supported: it
+    /// declares post-header lengths, but none for WRITE_ROWS_V1 (type 23).
+    pub fn is_pre_ga_row_format(&self) -> bool {
+        !self.post_header_lens.is_empty()
+            && self.post_header_lens.len() < usize::from(EventType::WRITE_ROWS_V1.0)
     }
 
     /// Table ids are 6 bytes, except in servers whose TABLE_MAP post-header is 6 bytes long.

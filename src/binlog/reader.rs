@@ -16,6 +16,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 const READ_BLOCK: usize = 256 * 1024;
+/// `\xfdbin`: the first bytes of a MySQL 8.0.14+ binlog written with binlog_encryption=ON
+/// (a 512-byte encryption header replaces the usual magic).
+const ENCRYPTED_MAGIC: [u8; 4] = [0xfd, b'b', b'i', b'n'];
 
 /// One event: its header, where it starts in the file, and its body without the header
 /// and without the checksum.
@@ -59,6 +62,16 @@ impl BinlogReader {
             return Err(Error::BadMagic { path });
         }
         file.read_exact(&mut magic).map_err(io)?;
+        if magic == ENCRYPTED_MAGIC {
+            return Err(Error::Format {
+                path,
+                offset: 0,
+                message: "encrypted binlog (MySQL 8 binlog_encryption file header): not \
+                          supported; read it through the server (mysqlbinlog \
+                          --read-from-remote-server decrypts)"
+                    .into(),
+            });
+        }
         if magic != MAGIC {
             return Err(Error::BadMagic { path });
         }
@@ -148,13 +161,46 @@ impl BinlogReader {
         self.file.read_exact(&mut h).map_err(|e| self.io(e))?;
         self.pos += HEADER_LEN as u64;
         let header = EventHeader::parse(&h);
-        if (header.event_size as usize) < HEADER_LEN {
+        let t = header.event_type;
+        if offset == 4 && t != EventType::FORMAT_DESCRIPTION {
+            // Every binlog and relay log since MySQL 5.0 starts with its FDE, which says
+            // how to frame what follows: without it nothing after can be trusted.
+            let message = if t == EventType::START_V3 {
+                "the log begins with a START_V3 event: a binlog format v1/v3 of MySQL \
+                 before 5.0, which is not supported"
+                    .to_string()
+            } else {
+                format!(
+                    "the log does not begin with a FORMAT_DESCRIPTION event (found {t}, \
+                     type {}): not a complete binlog or relay log (cut from another file?)",
+                    t.0
+                )
+            };
+            return Err(Error::Format {
+                path: self.path.clone(),
+                offset,
+                message,
+            });
+        }
+        if t.is_start_encryption() {
+            // Refused at the header: the events after it are ciphertext, so walking on
+            // would report garbage sizes or checksum mismatches instead.
+            return Err(Error::Format {
+                path: self.path.clone(),
+                offset,
+                message: super::events::encryption_message(t),
+            });
+        }
+        // Servers that extend the common header (Google MySQL 5.1's group ids: 27 or 31
+        // bytes) declare its length in the FDE; it frames every event after that FDE.
+        let header_len = u32::from(self.fde.header_len);
+        if header.event_size < header_len {
             return Err(Error::Format {
                 path: self.path.clone(),
                 offset,
                 message: format!(
-                    "{} event declares a size of {} bytes, less than its own header",
-                    header.event_type, header.event_size
+                    "{t} event declares a size of {} bytes, less than its own header ({header_len} bytes)",
+                    header.event_size
                 ),
             });
         }
@@ -212,9 +258,11 @@ impl BinlogReader {
         }
         self.pos = offset + size as u64;
 
+        // The header length of the FDE in force; a new FDE is itself framed by the old one.
+        let header_len = usize::from(self.fde.header_len);
         let body_end = if header.event_type == EventType::FORMAT_DESCRIPTION {
-            let fde =
-                FormatDescription::parse(&self.buf[HEADER_LEN..]).map_err(|kind| Error::Event {
+            let fde = FormatDescription::parse(self.buf.get(header_len..).unwrap_or_default())
+                .map_err(|kind| Error::Event {
                     path: self.path.clone(),
                     offset,
                     event: header.event_type,
@@ -236,7 +284,7 @@ impl BinlogReader {
             end
         } else {
             match self.fde.checksum {
-                ChecksumAlg::Crc32 if size >= HEADER_LEN + 4 => {
+                ChecksumAlg::Crc32 if size >= header_len + 4 => {
                     let (data, stored) = self.buf.split_at(size - 4);
                     match self.verify_crc(data, stored, offset, header) {
                         Ok(()) => size - 4,
@@ -254,7 +302,7 @@ impl BinlogReader {
                 _ => {
                     // No checksum announced, but a relay log can still carry events of a
                     // writer that checksums (mixed modes): recognise a valid trailing CRC.
-                    if size >= HEADER_LEN + 4 {
+                    if size >= header_len + 4 {
                         let (data, stored) = self.buf.split_at(size - 4);
                         if crc32fast::hash(data).to_le_bytes() == stored {
                             size - 4
@@ -267,10 +315,20 @@ impl BinlogReader {
                 }
             }
         };
+        let Some(body) = self.buf.get(header_len..body_end) else {
+            return Err(Error::Format {
+                path: self.path.clone(),
+                offset,
+                message: format!(
+                    "{} event of {size} bytes is shorter than its {header_len}-byte header and checksum",
+                    header.event_type
+                ),
+            });
+        };
         Ok(Event {
             header,
             offset,
-            body: &self.buf[HEADER_LEN..body_end],
+            body,
             fde: &self.fde,
         })
     }

@@ -390,6 +390,12 @@ fn frac(c: &mut Cursor<'_>, fsp: u8) -> Result<u32> {
 }
 
 /// TIME2 (MySQL 5.6+ and MariaDB's mysql56 format), after `my_time_packed_from_binary`.
+///
+/// The value is one signed integer, `(hms << 24) + micros`, stored with an offset. For
+/// fsp 1..4 the fraction is stored separately as the low part of that integer, so a
+/// negative value keeps floor(int part) and a fraction byte(s) read *unsigned*: the
+/// server then steps the int part up by one and subtracts 0x100 (0x10000). Reading the
+/// fraction as signed made `-838:59:59.99` come out as `.355` (issue #9).
 #[inline]
 fn time2(c: &mut Cursor<'_>, fsp: u8) -> Result<Value> {
     const OFFSET: i64 = 0x80_0000;
@@ -397,7 +403,7 @@ fn time2(c: &mut Cursor<'_>, fsp: u8) -> Result<Value> {
         0 => (c.uint_be(3)? as i64 - OFFSET) << 24,
         1 | 2 => {
             let mut int_part = c.uint_be(3)? as i64 - OFFSET;
-            let mut f = i64::from(c.u8()? as i8);
+            let mut f = i64::from(c.u8()?);
             if int_part < 0 && f != 0 {
                 int_part += 1;
                 f -= 0x100;
@@ -406,7 +412,7 @@ fn time2(c: &mut Cursor<'_>, fsp: u8) -> Result<Value> {
         }
         3 | 4 => {
             let mut int_part = c.uint_be(3)? as i64 - OFFSET;
-            let mut f = i64::from(c.uint_be(2)? as u16 as i16);
+            let mut f = c.uint_be(2)? as i64;
             if int_part < 0 && f != 0 {
                 int_part += 1;
                 f -= 0x10000;
@@ -524,6 +530,60 @@ mod tests {
             dec(&[0x7E, 0xF2, 0x04, 0xC7, 0x2D, 0xFB, 0x2D], 14, 4),
             "-1234567890.1234"
         );
+    }
+
+    /// TIME2 bytes as the server writes them (`my_time_packed_to_binary`): the packed
+    /// value split with an arithmetic shift and a truncating remainder, as in C.
+    fn time2_bytes(negative: bool, hms: (i64, i64, i64), micros: i64, fsp: u8) -> Vec<u8> {
+        let (h, m, s) = hms;
+        let mut nr = (((h << 12) | (m << 6) | s) << 24) + micros;
+        if negative {
+            nr = -nr;
+        }
+        let (int_part, frac) = (nr >> 24, nr % (1 << 24));
+        let be = |v: i64, n: usize| v.to_be_bytes()[8 - n..].to_vec();
+        let mut out = be(int_part + 0x80_0000, 3);
+        match fsp {
+            0 => {}
+            1 | 2 => out.push((frac / 10_000) as u8),
+            3 | 4 => out.extend(be(frac / 100, 2)),
+            _ => out = be(nr + 0x8000_0000_0000, 6),
+        }
+        out
+    }
+
+    #[test]
+    fn time2_negative_fractions_of_every_fsp() {
+        let cases: &[(bool, (i64, i64, i64), i64)] = &[
+            (true, (838, 59, 59), 990_000),
+            (true, (838, 59, 59), 999_900),
+            (true, (0, 0, 0), 500_000),
+            (true, (0, 0, 1), 10_000),
+            (true, (0, 0, 1), 0),
+            (true, (0, 0, 0), 10_000),
+            (true, (12, 34, 56), 780_000),
+            (false, (838, 59, 59), 990_000),
+            (false, (0, 0, 0), 0),
+        ];
+        for fsp in 0..=6u8 {
+            // The fraction a column of this fsp can hold.
+            let unit = 10i64.pow(6 - u32::from(fsp));
+            for &(negative, (h, m, s), micros) in cases {
+                let micros = micros / unit * unit;
+                let bytes = time2_bytes(negative, (h, m, s), micros, fsp);
+                let got = time2(&mut Cursor::new(&bytes), fsp).unwrap();
+                let zero = (h, m, s, micros) == (0, 0, 0, 0);
+                let want = Value::Time {
+                    negative: negative && !zero,
+                    hours: h as u32,
+                    minutes: m as u8,
+                    seconds: s as u8,
+                    micros: micros as u32,
+                    fsp,
+                };
+                assert_eq!(got, want, "fsp {fsp}, bytes {bytes:02x?}");
+            }
+        }
     }
 
     #[test]
