@@ -3,7 +3,7 @@
 
 use crate::watch::{InstanceTarget, WorkerConfig};
 use clap::{ArgAction, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
@@ -70,8 +70,8 @@ pub struct Args {
     #[arg(short = 'd', long)]
     pub daemon: bool,
 
-    /// Stop after this many seconds (0 = run forever).
-    #[arg(short = 't', long, default_value_t = 0)]
+    /// Stop after this many seconds (0 = run forever; at most ten years).
+    #[arg(short = 't', long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_TIME))]
     pub time: u64,
 
     /// More output (-v: debug, -vv: trace).
@@ -86,16 +86,19 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Seconds between status polls.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between status polls (0.05 to 3600).
+    #[arg(long, default_value_t = 1.0, value_parser = interval_secs)]
     pub interval: f64,
 
-    /// Where undo journals go (default: <logdir>/journal, else ./repl-repair-journal).
+    /// Undo journals, audit trail and dead letters, one subdirectory per instance
+    /// (default: /var/lib/repl-repair as root, else $XDG_STATE_HOME/repl-repair or
+    /// ~/.local/state/repl-repair).
     #[arg(long)]
     pub journal_dir: Option<PathBuf>,
 
-    /// Seconds to watch a restarted SQL thread move past the repaired transaction.
-    #[arg(long, default_value_t = 30.0)]
+    /// Seconds to watch a restarted SQL thread move past the repaired transaction (0.1
+    /// to 86400).
+    #[arg(long, default_value_t = 30.0, value_parser = verify_secs)]
     pub verify_timeout: f64,
 
     /// Plan/apply rounds on one transaction before it is declared unrepairable.
@@ -106,7 +109,9 @@ pub struct Args {
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
 
-    /// Directory of the per-instance lock files (one agent per instance on this host).
+    /// Directory of the per-instance lock files, one agent per instance on this host
+    /// (created 0700 when missing; default: /run/repl-repair as root, else
+    /// $XDG_RUNTIME_DIR/repl-repair, else <journal state dir>/locks).
     #[arg(long)]
     pub lock_dir: Option<PathBuf>,
 
@@ -141,6 +146,32 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// `-t` ceiling: ten years, so `Instant + t` cannot overflow.
+const MAX_TIME: u64 = 10 * 365 * 86_400;
+
+/// A number of seconds within `[min, max]`: absurd values are flag errors, not panics.
+fn seconds(s: &str, min: f64, max: f64) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between {min} and {max} seconds"))
+    }
+}
+
+/// `--interval`: below 50 ms the agent would only load the server; above an hour it
+/// is not watching.
+fn interval_secs(s: &str) -> Result<f64, String> {
+    seconds(s, 0.05, 3600.0)
+}
+
+fn verify_secs(s: &str) -> Result<f64, String> {
+    seconds(s, 0.1, 86_400.0)
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +231,8 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// `--format json` for the `--once` summary.
     pub json: bool,
+    /// `--dry-run`: stdout carries only SQL, the summary goes to stderr.
+    pub dry_run: bool,
     pub metrics_addr: Option<String>,
     pub telemetry: std::sync::Arc<crate::metrics::Telemetry>,
 }
@@ -235,10 +268,6 @@ fn prompt_password() -> Option<String> {
 pub enum ConfigError {
     #[error("no instance given: name replica sockets with -S (comma-separated) or a host with -h")]
     NoInstance,
-    #[error("--interval must be a positive number of seconds, got {0}")]
-    Interval(f64),
-    #[error("--verify-timeout must be a positive number of seconds, got {0}")]
-    VerifyTimeout(f64),
     #[error(
         "-p without a value asks for the password on a terminal, and there is none; use an option file (--defaults-file) or MYSQL_PWD"
     )]
@@ -247,6 +276,27 @@ pub enum ConfigError {
     OptionFile(#[from] crate::config::OptionFileError),
     #[error("--instance {0:?} is not NAME=/path/to.sock or NAME=host:port")]
     Instance(String),
+    #[error("--instance name {0:?} contains a control character; use printable names")]
+    InstanceName(String),
+    #[error(
+        "two instances are named {0:?}: names key logs, locks and journals, so each must be unique"
+    )]
+    DuplicateInstance(String),
+    #[error("{what} {path}: {source}")]
+    Dir {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "no default {what} for this user (neither {vars} nor HOME is set); name one with {flag}"
+    )]
+    NoDefaultDir {
+        what: &'static str,
+        vars: &'static str,
+        flag: &'static str,
+    },
     #[error(transparent)]
     Pattern(#[from] crate::limits::PatternError),
     #[error("--per {0:?} is not a duration like 90s, 30m, 1h or 1d")]
@@ -267,12 +317,6 @@ pub enum ConfigError {
 
 impl Args {
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        if !(self.interval > 0.0 && self.interval.is_finite()) {
-            return Err(ConfigError::Interval(self.interval));
-        }
-        if !(self.verify_timeout > 0.0 && self.verify_timeout.is_finite()) {
-            return Err(ConfigError::VerifyTimeout(self.verify_timeout));
-        }
         if self.daemon && self.once {
             return Err(ConfigError::OnceDaemon);
         }
@@ -349,6 +393,9 @@ impl Args {
             if name.is_empty() || at.is_empty() {
                 return Err(bad());
             }
+            if name.chars().any(char::is_control) {
+                return Err(ConfigError::InstanceName(name.to_string()));
+            }
             if at.contains('/') {
                 targets.push(socket_target(Some(name.to_string()), at));
             } else {
@@ -365,14 +412,24 @@ impl Args {
         if targets.is_empty() {
             return Err(ConfigError::NoInstance);
         }
+        let mut names = std::collections::HashSet::new();
+        for n in targets.iter().filter_map(|t| t.name.as_deref()) {
+            if !names.insert(n) {
+                return Err(ConfigError::DuplicateInstance(n.to_string()));
+            }
+        }
         let until = (self.time > 0).then(|| Instant::now() + Duration::from_secs(self.time));
-        let journal_dir = self
-            .journal_dir
-            .clone()
-            .unwrap_or_else(|| match &self.logdir {
-                Some(l) => l.join("journal"),
-                None => PathBuf::from("repl-repair-journal"),
-            });
+        let journal_dir = match &self.journal_dir {
+            Some(d) => d.clone(),
+            None => default_journal_dir()?,
+        };
+        prepare_dir(&journal_dir, "journal directory")?;
+        probe_writable(&journal_dir)?;
+        let lock_dir = match &self.lock_dir {
+            Some(d) => d.clone(),
+            None => default_lock_dir()?,
+        };
+        prepare_dir(&lock_dir, "lock directory")?;
         let telemetry = std::sync::Arc::new(crate::metrics::Telemetry::new());
         let workers = targets
             .into_iter()
@@ -389,7 +446,7 @@ impl Args {
                 filter: filter.clone(),
                 max_rows: self.max_rows,
                 breaker: self.max_repairs.map(|n| (n, per)),
-                lock_dir: self.lock_dir.clone().unwrap_or_else(std::env::temp_dir),
+                lock_dir: lock_dir.clone(),
                 telemetry: telemetry.clone(),
             })
             .collect();
@@ -401,18 +458,121 @@ impl Args {
             once: self.once,
             pid_file: self.pid_file,
             json: self.format == "json",
+            dry_run: self.dry_run,
             metrics_addr: self.metrics_addr,
             telemetry,
         })
     }
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+/// Where state lives when --journal-dir is not given: a standard state directory,
+/// never the working directory (cron runs from `/`, a shell from anywhere).
+fn default_journal_dir() -> Result<PathBuf, ConfigError> {
+    if is_root() {
+        return Ok(PathBuf::from("/var/lib/repl-repair"));
+    }
+    env_dir("XDG_STATE_HOME")
+        .or_else(|| env_dir("HOME").map(|h| h.join(".local").join("state")))
+        .map(|d| d.join("repl-repair"))
+        .ok_or(ConfigError::NoDefaultDir {
+            what: "journal directory",
+            vars: "XDG_STATE_HOME",
+            flag: "--journal-dir",
+        })
+}
+
+/// Lock files go to a directory only this user can write: in a shared /tmp another
+/// local user could plant a symlink there or hold the lock.
+fn default_lock_dir() -> Result<PathBuf, ConfigError> {
+    if is_root() {
+        return Ok(PathBuf::from("/run/repl-repair"));
+    }
+    if let Some(run) = env_dir("XDG_RUNTIME_DIR") {
+        return Ok(run.join("repl-repair"));
+    }
+    // cron sets no XDG_RUNTIME_DIR: the user's private state directory still works.
+    default_journal_dir()
+        .map(|d| d.join("locks"))
+        .map_err(|_| ConfigError::NoDefaultDir {
+            what: "lock directory",
+            vars: "XDG_RUNTIME_DIR, XDG_STATE_HOME",
+            flag: "--lock-dir",
+        })
+}
+
+/// Creates `dir` (its last component 0700, private to this user) when missing and
+/// checks it is a directory: a bad directory is a start-up error (exit 2), not a
+/// failure in the middle of a repair.
+fn prepare_dir(dir: &Path, what: &'static str) -> Result<(), ConfigError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let err = |source| ConfigError::Dir {
+        what,
+        path: dir.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(e)),
+    }
+    let md = std::fs::metadata(dir).map_err(err)?;
+    if !md.is_dir() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "exists and is not a directory",
+        )));
+    }
+    Ok(())
+}
+
+/// The journal is written before every DELETE: find out now, not mid-repair, when
+/// that cannot work.
+fn probe_writable(dir: &Path) -> Result<(), ConfigError> {
+    let probe = dir.join(format!(".repl-repair-probe.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|source| ConfigError::Dir {
+            what: "journal directory is not writable:",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Parses with private journal and lock directories, so no test touches the
+    /// defaults under /var/lib and /run.
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
-        Args::try_parse_from(std::iter::once("repl-repair").chain(args.iter().copied()))
+        let dir = std::env::temp_dir().join(format!("rr-cli-{}", std::process::id()));
+        let (j, l) = (dir.join("j"), dir.join("l"));
+        let base = [
+            "repl-repair",
+            "--journal-dir",
+            j.to_str().unwrap(),
+            "--lock-dir",
+            l.to_str().unwrap(),
+        ];
+        Args::try_parse_from(base.into_iter().chain(args.iter().copied()))
             .expect("flags parse")
             .into_config()
     }
@@ -461,11 +621,49 @@ mod tests {
         ));
     }
 
+    fn flag_error(args: &[&str]) -> String {
+        Args::try_parse_from(std::iter::once("repl-repair").chain(args.iter().copied()))
+            .map(|_| ())
+            .expect_err("clap refuses it")
+            .to_string()
+    }
+
     #[test]
-    fn bad_interval_is_refused() {
+    fn absurd_numbers_are_flag_errors() {
+        for bad in [
+            &["--interval", "0"][..],
+            &["--interval", "0.01"],
+            &["--interval", "1e30"],
+            &["--interval", "NaN"],
+            &["--interval", "inf"],
+            &["--verify-timeout", "1e30"],
+            &["--verify-timeout=-1"],
+            &["-t", "18446744073709551615"],
+            &["-t=-1"],
+        ] {
+            let e = flag_error(&[&["-S", "/a"][..], bad].concat());
+            let flag = bad[0].split('=').next().unwrap_or_default();
+            assert!(e.contains(flag), "{bad:?}: {e}");
+        }
+        assert!(Args::try_parse_from(["repl-repair", "-S", "/a", "--interval", "0.05"]).is_ok());
+    }
+
+    #[test]
+    fn instance_names_must_be_printable_and_unique() {
+        let with = parse;
         assert!(matches!(
-            parse(&["-S", "/a", "--interval", "0"]).unwrap_err(),
-            ConfigError::Interval(_)
+            with(&["--instance", "a\nb=/a.sock"]).unwrap_err(),
+            ConfigError::InstanceName(_)
         ));
+        assert!(matches!(
+            with(&["--instance", "=/a.sock"]).unwrap_err(),
+            ConfigError::Instance(_)
+        ));
+        assert!(matches!(
+            with(&["--instance", "x=/a.sock", "--instance", "x=/b.sock"]).unwrap_err(),
+            ConfigError::DuplicateInstance(n) if n == "x"
+        ));
+        let c = with(&["--instance", "db.1=/a.sock", "--instance", "db_1=/b.sock"]).unwrap();
+        assert_eq!(c.workers.len(), 2);
     }
 }

@@ -14,6 +14,8 @@ pub enum OptionFileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("option file {path} is not a regular file (a FIFO or device is never read)")]
+    NotAFile { path: PathBuf },
     #[error("option file {path}, line {line}: {what}")]
     Syntax {
         path: PathBuf,
@@ -48,10 +50,17 @@ const GROUPS: [&str; 2] = ["client", "repl-repair"];
 
 /// Parses one option file's `[client]` and `[repl-repair]` groups into `into`.
 pub fn read_file(path: &Path, into: &mut ClientOptions) -> Result<(), OptionFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| OptionFileError::Read {
+    let read_err = |source| OptionFileError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // A FIFO would block the open forever and /dev/zero never ends: only regular files.
+    if !std::fs::metadata(path).map_err(read_err)?.is_file() {
+        return Err(OptionFileError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
     let mut values: HashMap<String, String> = HashMap::new();
     let mut in_group = false;
     for (n, raw) in text.lines().enumerate() {
@@ -157,6 +166,14 @@ mod tests {
             "Debug hides the password"
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn devices_and_directories_are_refused_without_reading() {
+        for p in ["/dev/zero", "/"] {
+            let e = load(Some(Path::new(p)), None).unwrap_err();
+            assert!(matches!(e, OptionFileError::NotAFile { .. }), "{p}: {e}");
+        }
     }
 
     #[test]

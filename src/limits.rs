@@ -102,7 +102,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "d" => 86_400,
         _ => return None,
     };
-    Some(Duration::from_secs(n * mult))
+    n.checked_mul(mult).map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -136,5 +136,6 @@ mod tests {
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("18446744073709551615d"), None, "no overflow");
     }
 }

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Logs to stderr, or with `-d` to `<logdir>/repl-repair.log`: a [`RotatingFile`] like
+/// the instance logs, so SIGHUP reopens it and it never outgrows 64 MiB.
+///
+/// [`RotatingFile`]: repl_repair::record::RotatingFile
+fn init_logging(cfg: &Config) -> Result<(), String> {
     let level = match cfg.verbose {
         0 => "info",
         1 => "debug",
@@ -19,16 +23,16 @@ fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGu
     if cfg.daemon
         && let Some(dir) = &cfg.logdir
     {
-        let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::never(
-            dir,
-            "repl-repair.log",
-        ));
+        use repl_repair::record::RotatingFile;
+        let path = dir.join("repl-repair.log");
+        let file = RotatingFile::open(&path, RotatingFile::MAX, RotatingFile::KEEP)
+            .map_err(|e| format!("cannot open the agent log {}: {e}", path.display()))?;
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(writer)
+            .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
             .init();
-        return Some(guard);
+        return Ok(());
     }
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -36,11 +40,46 @@ fn init_logging(cfg: &Config) -> Option<tracing_appender::non_blocking::WorkerGu
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    None
+    Ok(())
+}
+
+/// SIGHUP reopens the log files (logrotate renames them, then signals), in every mode:
+/// it never ends the process, least of all between a journal write and its COMMIT.
+fn reopen_logs_on_sighup() -> Result<(), std::io::Error> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            repl_repair::record::request_reopen();
+            tracing::info!("SIGHUP: log files reopened");
+        }
+    });
+    Ok(())
+}
+
+/// `decode` reads regular files only: opening a FIFO blocks until a writer comes, and a
+/// device like /dev/zero never ends.
+fn regular_files(files: &[std::path::PathBuf]) -> Result<(), String> {
+    for f in files {
+        match std::fs::metadata(f) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{} is not a regular file (a FIFO, device or directory); decode reads binlog and relay-log files",
+                    f.display()
+                ));
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", f.display())),
+        }
+    }
+    Ok(())
 }
 
 /// `repl-repair decode`: exit 0 when every file decoded, 2 with the error otherwise.
 fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
+    if let Err(e) = regular_files(&opts.files) {
+        eprintln!("repl-repair: {e}");
+        return ExitCode::from(2);
+    }
     let mut conn = match args.schema_connection() {
         Ok(Some(o)) => match mysql::Conn::new(o) {
             Ok(c) => Some(c),
@@ -120,7 +159,14 @@ fn main() -> ExitCode {
         eprintln!("repl-repair: cannot write pid file {}: {e}", p.display());
         return ExitCode::from(2);
     }
-    let _guard = init_logging(&cfg);
+    if let Err(e) = init_logging(&cfg) {
+        eprintln!("repl-repair: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = reopen_logs_on_sighup() {
+        eprintln!("repl-repair: cannot install the SIGHUP handler: {e}");
+        return ExitCode::from(2);
+    }
     // SIGTERM/SIGINT only raise a flag: each worker finishes its current step (a repair
     // is never cut between its journal write and its COMMIT) and returns.
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -132,6 +178,11 @@ fn main() -> ExitCode {
     }
     let http = match &cfg.metrics_addr {
         Some(addr) => {
+            if repl_repair::metrics::is_loopback(addr) != Some(true) {
+                tracing::warn!(
+                    "--metrics-addr {addr} is not a loopback address: /metrics, /status and pause/resume have no authentication; bind 127.0.0.1 and put a proxy in front if they must be reached from elsewhere"
+                );
+            }
             match repl_repair::metrics::serve(addr, cfg.telemetry.clone(), shutdown.clone()) {
                 Ok(h) => Some(h),
                 Err(e) => {
@@ -197,15 +248,16 @@ fn main() -> ExitCode {
             FinalState::Error(m) => ("error", m.clone(), 2),
         };
         code = code.max(c);
-        if cfg.once && cfg.json {
-            println!(
+        // A dry run's stdout is SQL for the mysql client: the summary goes to stderr.
+        let line = if cfg.once && cfg.json {
+            format!(
                 "{{\"instance\":{},\"state\":\"{state}\",\"repairs\":{},\"detail\":{}}}",
                 repl_repair::record::json_string(&s.instance),
                 s.repairs,
                 repl_repair::record::json_string(&detail)
-            );
+            )
         } else if cfg.once {
-            println!(
+            format!(
                 "instance={} state={state} repairs={}{}",
                 s.instance,
                 s.repairs,
@@ -214,7 +266,14 @@ fn main() -> ExitCode {
                 } else {
                     format!(" detail={detail:?}")
                 }
-            );
+            )
+        } else {
+            continue;
+        };
+        if cfg.dry_run {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
         }
     }
     if let Some(p) = cfg.pid_file.as_ref().filter(|_| !cfg.once) {

@@ -234,6 +234,14 @@ impl Telemetry {
         }
     }
 
+    /// Records an incident the agent did not attempt (the circuit is open), so `/status`
+    /// says which transaction is waiting; no repair is counted.
+    pub fn incident(&self, name: &str, summary: IncidentSummary) {
+        if let Ok(mut s) = self.status.lock() {
+            s.entry(name.to_string()).or_default().last_incident = Some(summary);
+        }
+    }
+
     pub fn dead_letter(&self, name: &str) {
         self.dead_letters.get_or_create(&inst(name)).inc();
         if let Ok(mut s) = self.status.lock() {
@@ -315,6 +323,36 @@ pub struct ServeError {
     pub message: String,
 }
 
+/// Whether every address `addr` resolves to is loopback; `None` when it does not
+/// resolve. The endpoint has no authentication, so anything else deserves a warning.
+pub fn is_loopback(addr: &str) -> Option<bool> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = addr.to_socket_addrs().ok()?.collect();
+    (!addrs.is_empty()).then(|| addrs.iter().all(|a| a.ip().is_loopback()))
+}
+
+/// `%XX` escapes of a URL path segment decoded (instance names hold `/`, spaces, …);
+/// `None` for a broken escape or a name that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Serves `/metrics`, `/status` and pause/resume until `shutdown` is set.
 pub fn serve(
     addr: &str,
@@ -343,6 +381,8 @@ pub fn serve(
 fn route(t: &Telemetry, method: &tiny_http::Method, url: &str) -> (u16, &'static str, String) {
     use tiny_http::Method::{Get, Post};
     let text = "text/plain; charset=utf-8";
+    // Scrapers add query strings (`/metrics?name[]=…`); the path alone routes.
+    let url = url.split_once('?').map_or(url, |(path, _)| path);
     match (method, url) {
         (Get, "/metrics") => (
             200,
@@ -352,7 +392,15 @@ fn route(t: &Telemetry, method: &tiny_http::Method, url: &str) -> (u16, &'static
         (Get, "/status") => (200, "application/json", t.status_json()),
         (Post, u) if u.starts_with("/instances/") => {
             let rest = &u["/instances/".len()..];
-            let (name, action) = rest.rsplit_once('/').unwrap_or((rest, ""));
+            let (raw, action) = rest.rsplit_once('/').unwrap_or((rest, ""));
+            let Some(name) = percent_decode(raw) else {
+                return (
+                    400,
+                    text,
+                    format!("bad %-escape in instance name {raw:?}\n"),
+                );
+            };
+            let name = name.as_str();
             let paused = match action {
                 "pause" => true,
                 "resume" => false,
@@ -391,5 +439,41 @@ mod tests {
             s.contains("\"record_error\":\"audit: No space left on device\""),
             "{s}"
         );
+    }
+
+    #[test]
+    fn percent_escapes_decode_and_broken_ones_are_refused() {
+        assert_eq!(percent_decode("db%201").as_deref(), Some("db 1"));
+        assert_eq!(percent_decode("a%2Fb%2fc").as_deref(), Some("a/b/c"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("%C3%BC").as_deref(), Some("ü"));
+        for bad in ["%", "%2", "%zz", "%+1", "%FF"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_strings_and_escaped_names_route() {
+        let t = Telemetry::new();
+        t.set_state("db 1", "healthy");
+        let (code, _, body) = route(&t, &tiny_http::Method::Get, "/status?pretty=1");
+        assert_eq!(code, 200);
+        assert!(body.contains("\"db 1\""), "{body}");
+        assert_eq!(route(&t, &tiny_http::Method::Get, "/metrics?x").0, 200);
+        let post = |u| route(&t, &tiny_http::Method::Post, u).0;
+        assert_eq!(post("/instances/db%201/pause"), 200);
+        assert!(t.is_paused("db 1"));
+        assert_eq!(post("/instances/db%201/resume?now"), 200);
+        assert!(!t.is_paused("db 1"));
+        assert_eq!(post("/instances/db%2/pause"), 400);
+        assert_eq!(post("/instances/nobody/pause"), 404);
+    }
+
+    #[test]
+    fn loopback_or_not() {
+        assert_eq!(is_loopback("127.0.0.1:9104"), Some(true));
+        assert_eq!(is_loopback("[::1]:9104"), Some(true));
+        assert_eq!(is_loopback("0.0.0.0:9104"), Some(false));
+        assert_eq!(is_loopback("192.0.2.1:9104"), Some(false));
     }
 }

@@ -13,17 +13,27 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// An instance name made safe for a file name (sockets are paths, hosts have colons).
+/// An instance name as one path component, for every file the agent names after an
+/// instance (lock files, instance logs, journal, audit and dead-letter directories).
+///
+/// Injective, so two instances never share a file (`db.1` and `db_1` stay apart): ASCII
+/// letters, digits, `_` and `-` stand for themselves, `.` too except as the first
+/// character, and every other byte is `%XX` (upper-case hex). The result never contains
+/// `/`, is never `.` or `..` (a leading `.` is escaped), and is never empty (`""` is `%`,
+/// which no other name produces).
 pub fn safe_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    if name.is_empty() {
+        return "%".to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The journal directory of one instance.
@@ -534,6 +544,21 @@ pub struct RotatingFile {
     written: u64,
     max: u64,
     keep: u32,
+    /// The [`REOPEN`] generation this file was opened in.
+    generation: u64,
+}
+
+/// Bumped on SIGHUP: every [`RotatingFile`] reopens its path before its next write, so
+/// logrotate (rename, then SIGHUP) works as with any daemon.
+static REOPEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Asks every log file to reopen its path at its next write (the SIGHUP convention).
+pub fn request_reopen() {
+    REOPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn reopen_generation() -> u64 {
+    REOPEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl RotatingFile {
@@ -543,6 +568,7 @@ impl RotatingFile {
 
     pub fn open(path: impl Into<PathBuf>, max: u64, keep: u32) -> io::Result<Self> {
         let path = path.into();
+        let generation = reopen_generation();
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let written = file.metadata()?.len();
         Ok(RotatingFile {
@@ -551,7 +577,21 @@ impl RotatingFile {
             written,
             max,
             keep,
+            generation,
         })
+    }
+
+    /// Opens the path again (after logrotate renamed the file away); writes go on to the
+    /// old file when the path cannot be opened, so no line is lost.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.generation = reopen_generation();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.written = file.metadata()?.len();
+        self.file = file;
+        Ok(())
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -571,6 +611,9 @@ impl RotatingFile {
 
 impl Write for RotatingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.generation != reopen_generation() {
+            let _ = self.reopen();
+        }
         if self.written > 0 && self.written + buf.len() as u64 > self.max {
             self.rotate()?;
         }
@@ -665,5 +708,97 @@ mod tests {
         assert!(dir.join("x.log.2").exists());
         assert!(!dir.join("x.log.3").exists());
         fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn reopen_after_a_rename_writes_to_the_original_name() {
+        let dir = std::env::temp_dir().join(format!("rr-reopen-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.log");
+        let mut f = RotatingFile::open(&p, 1 << 20, 2).unwrap();
+        writeln!(f, "before").unwrap();
+        fs::rename(&p, dir.join("x.log.old")).unwrap();
+        request_reopen();
+        writeln!(f, "after").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "after\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("x.log.old")).unwrap(),
+            "before\n"
+        );
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Decodes [`safe_name`] back, proving it loses nothing.
+    fn unescape(s: &str) -> Option<String> {
+        if s == "%" {
+            return Some(String::new());
+        }
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    #[test]
+    fn safe_name_is_injective_and_one_harmless_path_component() {
+        let names = [
+            "",
+            ".",
+            "..",
+            "...",
+            "../../x",
+            "/abs",
+            "db.1",
+            "db_1",
+            "db%2E1",
+            "db%1",
+            "%",
+            "a/b",
+            "a%2Fb",
+            "3306",
+            "host:3306",
+            "ünï",
+            "a b",
+            "-",
+            ".hidden",
+            "x.",
+            "/run/mysqld/a.sock",
+            "\\",
+            "\u{7f}",
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for n in names {
+            let s = safe_name(n);
+            assert!(!s.is_empty(), "{n:?}");
+            assert!(!s.contains('/') && !s.contains('\0'), "{n:?} -> {s}");
+            assert!(s != "." && s != "..", "{n:?} -> {s}");
+            assert!(!s.starts_with('.'), "{n:?} -> {s}: hidden file");
+            assert_eq!(
+                Path::new(&s).components().count(),
+                1,
+                "{n:?} -> {s} is one component"
+            );
+            assert_eq!(
+                unescape(&s).as_deref(),
+                Some(n),
+                "{n:?} -> {s} decodes back"
+            );
+            if let Some(other) = seen.insert(s.clone(), n) {
+                panic!("{other:?} and {n:?} both map to {s}");
+            }
+        }
+        assert_eq!(safe_name("3306"), "3306", "ports stay as they were");
+        assert_eq!(safe_name("db.1"), "db.1");
+        assert_eq!(safe_name("../../x"), "%2E.%2F..%2Fx");
     }
 }

@@ -105,7 +105,8 @@ impl InstanceLog {
             *n = name.to_string();
         }
         if let (Some(dir), Ok(mut f)) = (&self.dir, self.file.lock()) {
-            let path = dir.join(format!("repl-repair.{name}.log"));
+            let safe = crate::record::safe_name(name);
+            let path = dir.join(format!("repl-repair.{safe}.log"));
             use crate::record::RotatingFile;
             match RotatingFile::open(&path, RotatingFile::MAX, RotatingFile::KEEP) {
                 Ok(file) => *f = Some(file),
@@ -175,15 +176,24 @@ fn nap(d: Duration, cfg: &WorkerConfig, shutdown: &AtomicBool) -> bool {
     }
 }
 
+/// Why a worker could not start on its instance.
+enum ConnectError {
+    /// The agent cannot do its job: unreachable, bad lock file (exit 2).
+    Fatal(String),
+    /// Another agent on this host holds the instance's lock: it is being looked after,
+    /// but not by us (exit 1).
+    LockHeld(String),
+}
+
 fn connect(
     cfg: &WorkerConfig,
     log: &InstanceLog,
     lock: &mut Option<File>,
-) -> Result<Replica, String> {
+) -> Result<Replica, ConnectError> {
     let conn = mysql::Conn::new(cfg.target.opts.clone())
-        .map_err(|e| format!("cannot connect to {}: {e}", cfg.target.label))?;
+        .map_err(|e| ConnectError::Fatal(format!("cannot connect to {}: {e}", cfg.target.label)))?;
     let mut replica = Replica::new(cfg.target.label.clone(), conn)
-        .map_err(|e| format!("cannot query {}: {e}", cfg.target.label))?;
+        .map_err(|e| ConnectError::Fatal(format!("cannot query {}: {e}", cfg.target.label)))?;
     use mysql::prelude::Queryable;
     let port: Option<u16> = replica
         .conn
@@ -205,28 +215,76 @@ fn connect(
 }
 
 /// One agent per instance on this host: an exclusive lock on
-/// `<lock dir>/repl-repair.<name>.lock`, held for the worker's lifetime (the OS drops it
-/// when the process dies, so a crash leaves no stale lock).
-fn take_lock(dir: &Path, name: &str) -> Result<File, String> {
+/// `<lock dir>/repl-repair.<safe name>.lock`, held for the worker's lifetime (the OS
+/// drops it when the process dies, so a crash leaves no stale lock).
+///
+/// Opened with `O_NOFOLLOW` and never truncated unless it is a regular file of this user
+/// with a single link (one an earlier agent created): a planted symlink or hard link
+/// cannot make the agent overwrite another file, even as root.
+fn take_lock(dir: &Path, name: &str) -> Result<File, ConnectError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let safe = crate::record::safe_name(name);
     let path = dir.join(format!("repl-repair.{safe}.lock"));
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+    let fatal = |what: String| ConnectError::Fatal(format!("lock file {}: {what}", path.display()));
+    let open_err = |e: std::io::Error| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            fatal("is a symbolic link; not followed (remove it: only repl-repair creates files in the lock directory)".into())
+        } else {
+            fatal(format!("cannot open: {e}"))
+        }
+    };
+    let open = |create: bool| {
+        let mut o = OpenOptions::new();
+        o.read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o600);
+        if create {
+            o.create_new(true);
+        }
+        o.open(&path)
+    };
+    let (f, created) = match open(true) {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            (open(false).map_err(open_err)?, false)
+        }
+        Err(e) => return Err(open_err(e)),
+    };
+    if !created {
+        let md = f
+            .metadata()
+            .map_err(|e| fatal(format!("cannot stat: {e}")))?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !md.is_file() || md.uid() != me || md.nlink() != 1 {
+            return Err(fatal(format!(
+                "is not a regular file of uid {me} with one link (owner {}, {} links); not touched: remove it",
+                md.uid(),
+                md.nlink()
+            )));
+        }
+    }
     match f.try_lock() {
         Ok(()) => {
             let _ = f.set_len(0);
             let _ = writeln!(&f, "{}", std::process::id());
             Ok(f)
         }
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-            "another repl-repair on this host watches instance {name} (lock file {} held)",
-            path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            Err(ConnectError::LockHeld(format!(
+                "another repl-repair on this host watches instance {name} (lock file {} held{})",
+                path.display(),
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by pid {holder}")
+                }
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(fatal(format!("cannot lock: {e}"))),
     }
 }
 
@@ -241,7 +299,7 @@ fn park(
     if cfg.dry_run {
         return;
     }
-    let dir = cfg.journal_dir.join(&r.name).join("dead-letter");
+    let dir = instance_dir(cfg, &r.name).join("dead-letter");
     match repair::dead_letter(r, incident, reason, &dir) {
         Ok(p) => {
             cfg.telemetry.dead_letter(&r.name);
@@ -251,6 +309,31 @@ fn park(
             ));
         }
         Err(e) => log.error(&format!("cannot write the dead letter: {e}")),
+    }
+}
+
+/// The instance's own directory under `--journal-dir`, whatever its name holds.
+fn instance_dir(cfg: &WorkerConfig, name: &str) -> PathBuf {
+    cfg.journal_dir.join(crate::record::safe_name(name))
+}
+
+/// Whether a status read failed for lack of a privilege (1227 specific access denied,
+/// 1142/1143 table/column access, 1044/1045 access denied): a configuration fault, not
+/// a lost connection.
+fn access_denied(e: &mysql::Error) -> bool {
+    matches!(e, mysql::Error::MySqlError(me) if matches!(me.code, 1044 | 1045 | 1142 | 1143 | 1227))
+}
+
+/// Checks the relay log can be opened before anything else: running on another host
+/// or as a user who cannot read mysqld's files is a configuration fault.
+fn relay_readable(r: &Replica, incident: &crate::status::Incident) -> Result<(), String> {
+    let path = r.relay.resolve(&incident.relay_log_file);
+    match File::open(&path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "cannot read relay log {}: {e}; run repl-repair on the replica's host as the mysqld user or a member of its group",
+            path.display()
+        )),
     }
 }
 
@@ -267,6 +350,29 @@ fn settle(r: &mut Replica, connection: &str, timeout: Duration) {
             _ => return,
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An incident as `/status` shows it.
+fn incident_summary(
+    incident: &crate::status::Incident,
+    outcome: &str,
+    detail: &str,
+) -> crate::metrics::IncidentSummary {
+    crate::metrics::IncidentSummary {
+        errno: incident.errno,
+        connection: incident.connection.clone(),
+        relay: format!("{}:{}", incident.relay_log_file, incident.relay_log_pos),
+        primary: format!(
+            "{}:{}",
+            incident.master_log_file.as_deref().unwrap_or(""),
+            incident.end_log_pos.unwrap_or(0)
+        ),
+        outcome: outcome.to_string(),
+        detail: detail.to_string(),
+        deleted: 0,
+        inserted: 0,
+        at: utc_now(),
     }
 }
 
@@ -300,16 +406,20 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     backoff = cfg.interval;
                     replica.insert(r)
                 }
-                Err(msg) => {
+                Err(e) => {
+                    let (msg, final_state) = match e {
+                        ConnectError::Fatal(m) => (m.clone(), FinalState::Error(m)),
+                        ConnectError::LockHeld(m) => (m.clone(), FinalState::NeedsHuman(m)),
+                    };
                     cfg.telemetry.observe(&log.name(), None);
                     cfg.telemetry.set_state(&log.name(), "unreachable");
                     if cfg.once {
                         log.error(&msg);
-                        return summary(repairs, FinalState::Error(msg));
+                        return summary(repairs, final_state);
                     }
                     state_msg.say(&log, "ERROR", format!("{msg}; retrying with backoff"));
                     if !nap(backoff, &cfg, shutdown) {
-                        return summary(repairs, FinalState::Error(msg));
+                        return summary(repairs, final_state);
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
@@ -333,6 +443,20 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 }
                 state_msg.say(&log, "ERROR", msg);
                 if !nap(cfg.interval, &cfg, shutdown) {
+                    return summary(repairs, FinalState::Healthy);
+                }
+                continue;
+            }
+            Err(e) if access_denied(&e) => {
+                let msg = format!(
+                    "access denied reading the replica status: the user needs SLAVE MONITOR (MariaDB) / REPLICATION CLIENT (MySQL): {e}"
+                );
+                if cfg.once {
+                    log.error(&msg);
+                    return summary(repairs, FinalState::Error(msg));
+                }
+                state_msg.say(&log, "ERROR", msg);
+                if !nap(cfg.interval.max(Duration::from_secs(5)), &cfg, shutdown) {
                     return summary(repairs, FinalState::Healthy);
                 }
                 continue;
@@ -384,6 +508,11 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     format!("{on}error {}: {reason}", incident.errno),
                 );
                 if given_up.insert(key.clone()) {
+                    // /status names the incident the circuit stopped at.
+                    cfg.telemetry.incident(
+                        &r.name,
+                        incident_summary(&incident, "circuit-open", &reason),
+                    );
                     park(&cfg, r, &incident, &reason, &log);
                 }
                 cfg.telemetry.set_state(&r.name, "circuit-open");
@@ -399,6 +528,15 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 );
                 cfg.telemetry.set_state(&r.name, "paused");
                 state = FinalState::NeedsHuman("paused".into());
+            } else if !given_up.contains(&key)
+                && let Err(msg) = relay_readable(r, &incident)
+            {
+                state_msg.say(&log, "ERROR", msg.clone());
+                cfg.telemetry.set_state(&r.name, "error");
+                state = FinalState::Error(msg);
+                if cfg.once {
+                    return summary(repairs, state);
+                }
             } else if given_up.contains(&key) {
                 state = FinalState::NeedsHuman(format!(
                     "error {} still unrepaired at {}:{}",
@@ -414,7 +552,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 ));
                 let opts = RepairOptions {
                     dry_run: cfg.dry_run,
-                    journal: crate::record::Journal::new(cfg.journal_dir.join(&r.name)),
+                    journal: crate::record::Journal::new(instance_dir(&cfg, &r.name)),
                     verify_timeout: cfg.verify_timeout,
                     tail_wait: Duration::from_secs(5),
                     max_rounds: cfg.max_rounds,
@@ -439,19 +577,9 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 cfg.telemetry.repair(
                     &r.name,
                     crate::metrics::IncidentSummary {
-                        errno: incident.errno,
-                        connection: incident.connection.clone(),
-                        relay: format!("{}:{}", incident.relay_log_file, incident.relay_log_pos),
-                        primary: format!(
-                            "{}:{}",
-                            incident.master_log_file.as_deref().unwrap_or(""),
-                            incident.end_log_pos.unwrap_or(0)
-                        ),
-                        outcome: outcome.label().to_string(),
-                        detail,
                         deleted,
                         inserted,
-                        at: utc_now(),
+                        ..incident_summary(&incident, outcome.label(), &detail)
                     },
                     started.elapsed(),
                 );
@@ -513,15 +641,31 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                         }
                     }
                     Outcome::DryRun { statements } => {
+                        // A script for the mysql client, as the agent would run it (one
+                        // transaction, kept out of the replica's binlog); the restart is
+                        // left to the reader, as a comment.
                         let mut out = std::io::stdout().lock();
+                        // The same session as the repair's: TIMESTAMP literals are UTC.
                         let _ = writeln!(
                             out,
-                            "-- {}: error {} at {}:{}; a repair would run:",
-                            r.name, incident.errno, incident.relay_log_file, incident.relay_log_pos
+                            "-- repl-repair dry run, instance {}: error {} at relay log {}:{}; a repair would run:\n{};\nBEGIN;",
+                            crate::record::inert(&r.name),
+                            incident.errno,
+                            crate::record::inert(&incident.relay_log_file),
+                            incident.relay_log_pos,
+                            crate::sql::SESSION_SETTINGS.join(";\n"),
                         );
                         for s in statements {
                             let _ = writeln!(out, "{s};");
                         }
+                        let _ = writeln!(
+                            out,
+                            "COMMIT;\n-- then restart replication: {};",
+                            crate::record::inert(
+                                &r.flavor.start_sql_thread_sql(&incident.connection)
+                            )
+                        );
+                        let _ = out.flush();
                         state = FinalState::NeedsHuman(format!(
                             "dry run: {} statements would repair error {}",
                             statements.len(),
