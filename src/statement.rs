@@ -555,10 +555,11 @@ pub fn plan(
         one_line(&dup.value),
         key.name
     );
+    let table = Arc::new(t);
     match found.as_slice() {
         [(literals, cond, 1)] => Ok(Some(RepairPlan {
             deletes: vec![DeleteStep {
-                table: Arc::new(t.clone()),
+                table,
                 key_index,
                 literals: literals.clone(),
                 except: None,

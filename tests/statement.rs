@@ -177,6 +177,24 @@ fn statement_1062_on_secondary_unique_key_with_default_database() {
 }
 
 #[test]
+fn statement_1062_from_an_update_moving_a_unique_key_onto_a_replica_only_value() {
+    let lab = lab("stmt_update", "MIXED");
+    lab.drift("INSERT INTO lab.t VALUES (98, 80, 'holds k=80 on the replica')");
+    lab.on_primary(&["UPDATE lab.t SET k = 80 WHERE id = 1"]);
+    assert!(logged_as_statement(&lab, "UPDATE lab.t SET k = 80"));
+    let st = lab.wait_for_error(1062);
+    let stopped = Instant::now();
+    assert!(
+        st["Last_SQL_Error"].contains("Duplicate entry '80' for key 'uk_k'"),
+        "{}",
+        st["Last_SQL_Error"]
+    );
+    let h = repair_to_healthy(&lab, "lab.t", stopped, "MIXED, UPDATE onto a unique key");
+    assert_eq!(h.rounds, 1, "{}", h.log);
+    assert!(h.log.contains("WHERE `k` = 80"), "{}", h.log);
+}
+
+#[test]
 fn statement_1062_multi_column_keys_resolved_by_type_and_by_existence() {
     let lab = lab("stmt_multi", "MIXED");
     lab.on_primary(&[
