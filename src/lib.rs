@@ -18,5 +18,6 @@ pub mod record;
 pub mod repair;
 pub mod schema;
 pub mod sql;
+pub mod statement;
 pub mod status;
 pub mod watch;

@@ -468,7 +468,21 @@ fn repair_round(
             });
         }
     }
-    let plan: RepairPlan = planner.finish(&touched_before);
+    let mut plan: RepairPlan = planner.finish(&touched_before);
+    // No row image for the error: a 1062 raised by a statement-format event.
+    if plan.is_empty() && incident.errno == 1062 {
+        match crate::statement::plan(
+            &mut replica.conn,
+            &incident.message,
+            &logs,
+            &target,
+            &opts.filter,
+        ) {
+            Ok(Some(p)) => plan = p,
+            Ok(None) => {}
+            Err(r) => return Round::Done(Outcome::Refused { reason: r.0 }),
+        }
+    }
     tracing::debug!(
         instance = %replica.name,
         gtid = located.gtid.as_deref().unwrap_or("-"),
