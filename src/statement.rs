@@ -720,6 +720,7 @@ mod tests {
             name: "t".into(),
             columns: vec![col("float", None), col("varbinary", None)],
             unique_keys: vec![],
+            mapped: 2,
         };
         for c in 0..2 {
             assert!(
