@@ -6,6 +6,7 @@
 
 use crate::plan::{Batch, BatchLimits, InsertStep, RepairPlan};
 use crate::record::{Audit, JournalError, JournalFile, Source, json_row};
+use crate::replica::RepairSession;
 use crate::sql::{self, TAG};
 use crate::status::{Flavor, Incident};
 use mysql::Conn;
@@ -96,7 +97,7 @@ pub struct AuditTo<'a> {
 /// MariaDB lists a table's triggers in information_schema.TRIGGERS to any user with a
 /// privilege on the table (a fix needs DELETE/INSERT there anyway); MySQL 8 only with
 /// the TRIGGER privilege, which the README asks for.
-pub fn check_triggers(conn: &mut Conn, plan: &RepairPlan) -> Result<(), ApplyError> {
+pub fn check_triggers(reader: &mut impl Queryable, plan: &RepairPlan) -> Result<(), ApplyError> {
     let mut wanted: Vec<(String, String, &str)> = Vec::new();
     for d in &plan.deletes {
         wanted.push((d.table.schema.clone(), d.table.name.clone(), "DELETE"));
@@ -107,24 +108,9 @@ pub fn check_triggers(conn: &mut Conn, plan: &RepairPlan) -> Result<(), ApplyErr
     wanted.sort();
     wanted.dedup();
     for chunk in wanted.chunks(200) {
-        let tuples: Vec<String> = chunk
-            .iter()
-            .map(|(s, t, e)| {
-                format!(
-                    "({}, {}, '{e}')",
-                    sql::string_literal(s),
-                    sql::string_literal(t)
-                )
-            })
-            .collect();
-        let q = format!(
-            "SELECT {TAG} EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION, TRIGGER_NAME \
-             FROM information_schema.TRIGGERS \
-             WHERE (EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION) IN ({}) LIMIT 1",
-            tuples.join(", ")
-        );
+        let q = sql::triggers_for(chunk);
         let found: Option<(String, String, String, String)> =
-            conn.query_first(&q).map_err(|source| ApplyError::Sql {
+            reader.query_first(&q).map_err(|source| ApplyError::Sql {
                 statement: q.clone(),
                 source,
             })?;
@@ -145,7 +131,7 @@ struct SavedSession(String);
 
 impl SavedSession {
     fn save(conn: &mut Conn) -> Result<Self, ApplyError> {
-        let q = "SELECT /* repl-repair */ @@SESSION.sql_log_bin, @@SESSION.time_zone, @@SESSION.sql_mode, @@SESSION.foreign_key_checks, @@SESSION.character_set_results";
+        let q = sql::SESSION_READ;
         let row: Option<(u8, String, String, u8, Option<String>)> =
             conn.query_first(q).map_err(|source| ApplyError::Sql {
                 statement: q.into(),
@@ -153,11 +139,12 @@ impl SavedSession {
             })?;
         let (log_bin, tz, mode, fk, results) =
             row.unwrap_or((1, "SYSTEM".into(), String::new(), 1, None));
-        Ok(SavedSession(format!(
-            "SET SESSION sql_log_bin = {log_bin}, time_zone = {}, sql_mode = {}, foreign_key_checks = {fk}, character_set_results = {} {TAG}",
-            sql::string_literal(&tz),
-            sql::string_literal(&mode),
-            results.map_or("NULL".into(), |r| sql::string_literal(&r)),
+        Ok(SavedSession(sql::session_restore(
+            log_bin,
+            &tz,
+            &mode,
+            fk,
+            results.as_deref(),
         )))
     }
 
@@ -168,19 +155,39 @@ impl SavedSession {
     }
 }
 
-/// Applies `plan` in one transaction that never reaches the replica's binlog.
-pub fn apply(
-    conn: &mut Conn,
-    plan: &RepairPlan,
-    journal: &mut JournalFile,
-    max_rows: Option<u64>,
-    audit_to: AuditTo<'_>,
-) -> Result<Applied, ApplyError> {
-    check_triggers(conn, plan)?;
-    let saved = SavedSession::save(conn)?;
-    let result = apply_in_session(conn, plan, journal, max_rows, audit_to);
-    saved.restore(conn);
-    result
+/// The only writer: handed out by [`RepairSession::applier`] while the repair lock is
+/// held; nothing else in the agent can run a changing statement on a replica.
+pub struct Applier<'a> {
+    conn: &'a mut Conn,
+    flavor: &'a Flavor,
+}
+
+impl<'a> Applier<'a> {
+    pub(crate) fn new(conn: &'a mut Conn, flavor: &'a Flavor) -> Self {
+        Applier { conn, flavor }
+    }
+
+    /// Applies `plan` in one transaction that never reaches the replica's binlog; the
+    /// session variables it sets are put back afterwards, whatever happened.
+    pub fn apply(
+        &mut self,
+        plan: &RepairPlan,
+        journal: &mut JournalFile,
+        max_rows: Option<u64>,
+        audit_to: AuditTo<'_>,
+    ) -> Result<Applied, ApplyError> {
+        let saved = SavedSession::save(self.conn)?;
+        let result = apply_in_session(self.conn, plan, journal, max_rows, audit_to);
+        saved.restore(self.conn);
+        result
+    }
+
+    pub fn restart_sql_thread(&mut self, connection: &str) -> Result<(), ApplyError> {
+        run(
+            self.conn,
+            &format!("{} {TAG}", self.flavor.start_sql_thread_sql(connection)),
+        )
+    }
 }
 
 fn apply_in_session(
@@ -391,8 +398,8 @@ fn pause_for_tests(var: &str) {
 
 /// Whether the repair user may restart the SQL thread, read from its grants (`SHOW
 /// GRANTS` lists the user's and its active role's): checked before any row is touched.
-pub fn check_restart_privilege(conn: &mut Conn) -> Result<(), String> {
-    let lines: Vec<String> = conn
+pub fn check_restart_privilege(reader: &mut impl Queryable) -> Result<(), String> {
+    let lines: Vec<String> = reader
         .query("SHOW GRANTS /* repl-repair */")
         .map_err(|e| format!("cannot read the repair user's grants (SHOW GRANTS): {e}"))?;
     if grants_allow_restart(&lines) {
@@ -426,17 +433,6 @@ fn grants_allow_restart(lines: &[String]) -> bool {
     })
 }
 
-pub fn restart_sql_thread(
-    conn: &mut Conn,
-    flavor: &Flavor,
-    connection: &str,
-) -> Result<(), ApplyError> {
-    run(
-        conn,
-        &format!("{} {TAG}", flavor.start_sql_thread_sql(connection)),
-    )
-}
-
 /// How the SQL thread behaved after the restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -451,19 +447,18 @@ pub enum Verification {
 /// Polls the status until the SQL thread has left the failing transaction behind, has
 /// stopped on it again, or `timeout` passes.
 pub fn verify(
-    conn: &mut Conn,
-    flavor: &Flavor,
+    session: &mut RepairSession<'_>,
     incident: &Incident,
     timeout: Duration,
 ) -> Result<Verification, ApplyError> {
     let start = Instant::now();
     loop {
-        let st = crate::status::read(conn, flavor, &incident.connection).map_err(|source| {
-            ApplyError::Sql {
-                statement: flavor.show_status_sql().to_string(),
+        let st = session
+            .status(&incident.connection)
+            .map_err(|source| ApplyError::Sql {
+                statement: session.replica().flavor.show_status_sql().to_string(),
                 source,
-            }
-        })?;
+            })?;
         if let Some(st) = st {
             let moved = st.exec_master_log_file != incident.exec_master_log_file
                 || st.exec_master_log_pos != incident.exec_master_log_pos;

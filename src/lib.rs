@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plan;
 pub mod record;
 pub mod repair;
+pub mod replica;
 pub mod schema;
 pub mod sql;
 pub mod statement;

@@ -7,9 +7,9 @@ use crate::apply::{self, Applied, Verification};
 use crate::locate::{self, RelayLogs, Target};
 use crate::plan::{Planner, Refusal, RepairPlan};
 use crate::record::Journal;
+use crate::replica::{LockError, RepairSession, Replica};
 use crate::schema::{SchemaError, TableInfo};
-use crate::status::{Flavor, Incident};
-use mysql::Conn;
+use crate::status::Incident;
 use mysql::prelude::Queryable;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -76,64 +76,10 @@ impl Outcome {
     }
 }
 
-/// A connected replica and what the pipeline needs to know about it.
-pub struct Replica {
-    pub name: String,
-    pub conn: Conn,
-    pub flavor: Flavor,
-    pub relay: RelayLogs,
-}
-
-impl Replica {
-    /// Reads version, datadir and relay-log index from the server.
-    pub fn new(name: String, mut conn: Conn) -> Result<Self, mysql::Error> {
-        let (version, datadir, index): (String, String, Option<String>) = conn
-            .query_first("SELECT /* repl-repair */ VERSION(), @@datadir, @@relay_log_index")?
-            .unwrap_or_default();
-        Ok(Replica {
-            name,
-            flavor: Flavor::from_version(&version),
-            relay: RelayLogs {
-                index: PathBuf::from(index.unwrap_or_default()),
-                datadir: PathBuf::from(datadir),
-            },
-            conn,
-        })
-    }
-
-    /// Where the incident's transaction is: the relay logs and the walk's target.
-    fn locate(&self, incident: &Incident, tail_wait: Duration) -> (RelayLogs, Target) {
-        let logs = self.relay_logs(&incident.relay_log_file, &incident.connection);
-        let target = Target {
-            relay_file: logs.resolve(&incident.relay_log_file),
-            relay_pos: incident.relay_log_pos,
-            master_server_id: incident.master_server_id,
-            end_log_pos: incident.end_log_pos,
-            tail_wait,
-        };
-        (logs, target)
-    }
-
-    /// The relay-log index, from `@@relay_log_index` or, when that is empty, the default
-    /// `<relay log base name>.index` beside the current relay file.
-    fn relay_logs(&self, relay_file: &str, connection: &str) -> RelayLogs {
-        let mut logs = self.relay.clone();
-        // A named MariaDB connection has its own index, `<base>-<name>.index`, named
-        // like its relay files; @@relay_log_index is the default connection's.
-        if logs.index.as_os_str().is_empty() || !connection.is_empty() {
-            let current = logs.resolve(relay_file);
-            logs.index = current.with_extension("index");
-        } else {
-            logs.index = logs.resolve(&logs.index.to_string_lossy());
-        }
-        logs
-    }
-}
-
 /// The replica's schema of a mapped table, loaded once per repair and checked against
 /// the TABLE_MAP.
 fn table_info(
-    conn: &mut Conn,
+    conn: &mut impl Queryable,
     tables: &mut HashMap<(String, String), Arc<TableInfo>>,
     map: &crate::binlog::TableMap,
     filter: &crate::limits::TableFilter,
@@ -193,7 +139,8 @@ pub fn dead_letter(
     let mut rows: Vec<String> = Vec::new();
     let mut truncated = false;
     let mut tables: HashMap<(String, String), Option<Arc<TableInfo>>> = HashMap::new();
-    let conn = &mut replica.conn;
+    let mut reader = replica.reader();
+    let conn = &mut reader;
     let j = crate::record::json_string;
     let read = locate::read_transaction::<()>(&logs, &target, |map, ev, at| {
         let t = tables
@@ -279,31 +226,36 @@ enum RowsError {
 /// us), the transaction is planned again from the new status, at most
 /// `opts.max_rounds` times; then it is reported unrepairable and left stopped.
 pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
+    if opts.dry_run {
+        let (logs, target) = replica.locate(incident, opts.tail_wait);
+        return match plan_transaction(&mut replica.reader(), &logs, &target, incident, opts) {
+            Ok((plan, _)) => Outcome::DryRun {
+                statements: plan
+                    .batches(crate::plan::BatchLimits::default())
+                    .iter()
+                    .flat_map(|b| b.script())
+                    .collect(),
+            },
+            Err(outcome) => *outcome,
+        };
+    }
     // One repairer per replica across hosts: a named lock held by this connection.
-    let lock = crate::sql::string_literal(&format!("repl-repair:{}", incident.connection));
-    if !opts.dry_run {
-        let got: Option<Option<i64>> = replica
-            .conn
-            .query_first(format!("SELECT /* repl-repair */ GET_LOCK({lock}, 0)"))
-            .unwrap_or(None);
-        if got.flatten() != Some(1) {
-            return Outcome::Busy {
-                reason: format!(
-                    "another agent holds the lock {lock} on this replica and is repairing it"
-                ),
-            };
-        }
+    match replica.begin_repair(&incident.connection) {
+        Ok(mut session) => repair_locked(&mut session, incident, opts),
+        Err(e @ LockError::Held { .. }) => Outcome::Busy {
+            reason: e.to_string(),
+        },
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
     }
-    let outcome = repair_locked(replica, incident, opts);
-    if !opts.dry_run {
-        let _ = replica
-            .conn
-            .query_drop(format!("DO /* repl-repair */ RELEASE_LOCK({lock})"));
-    }
-    outcome
 }
 
-fn repair_locked(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
+fn repair_locked(
+    session: &mut RepairSession<'_>,
+    incident: &Incident,
+    opts: &RepairOptions,
+) -> Outcome {
     let started = Instant::now();
     let mut incident = incident.clone();
     let (mut deleted, mut inserted, mut keyless) = (0, 0, 0);
@@ -314,7 +266,7 @@ fn repair_locked(replica: &mut Replica, incident: &Incident, opts: &RepairOption
     // outage; what follows is the server re-applying the transaction.
     let mut to_restart = None;
     for round in 1..=opts.max_rounds.max(1) {
-        match repair_round(replica, &incident, opts, &journals) {
+        match repair_round(session, &incident, opts, &journals) {
             Round::Done(outcome) => return outcome,
             Round::Applied(applied, journal, verification, restarted_at) => {
                 to_restart.get_or_insert(restarted_at.duration_since(started));
@@ -335,17 +287,14 @@ fn repair_locked(replica: &mut Replica, incident: &Incident, opts: &RepairOption
                     Verification::StillApplying => true,
                     Verification::StillFailing { errno, message } => {
                         tracing::warn!(
-                            instance = %replica.name,
+                            instance = %crate::record::inert(&session.replica().name),
                             "round {round}: the SQL thread stopped again on the same transaction: {errno} {message}"
                         );
-                        let again = crate::status::read(
-                            &mut replica.conn,
-                            &replica.flavor,
-                            &incident.connection,
-                        )
-                        .ok()
-                        .flatten()
-                        .and_then(|st| st.incident());
+                        let again = session
+                            .status(&incident.connection)
+                            .ok()
+                            .flatten()
+                            .and_then(|st| st.incident());
                         match again {
                             Some(next)
                                 if next.relay_log_file == incident.relay_log_file
@@ -396,18 +345,19 @@ enum Round {
 
 /// `own_journals`: the journals earlier rounds of this run wrote, which do not count as
 /// an earlier committed repair (see [`crate::record::Journal::committed_at`]).
-fn repair_round(
-    replica: &mut Replica,
+/// Reads the failing transaction and plans its repair: the rows events (or, for a 1062
+/// raised by a statement, the error text) against the replica's schema. Reads only.
+fn plan_transaction(
+    conn: &mut impl Queryable,
+    logs: &RelayLogs,
+    target: &Target,
     incident: &Incident,
     opts: &RepairOptions,
-    own_journals: &[PathBuf],
-) -> Round {
-    let (logs, target) = replica.locate(incident, opts.tail_wait);
+) -> Result<(RepairPlan, locate::Located), Box<Outcome>> {
     let mut tables: HashMap<(String, String), Arc<TableInfo>> = HashMap::new();
     let mut planner = Planner::new();
-    let conn = &mut replica.conn;
     let mut transaction = 0;
-    let located = locate::read_transaction(&logs, &target, |map, rows, at| {
+    let located = locate::read_transaction(logs, target, |map, rows, at| {
         if at.transaction != transaction {
             // The earlier transaction was not the failing one (MTS low-water mark).
             transaction = at.transaction;
@@ -425,16 +375,16 @@ fn repair_round(
     });
     let located = match located {
         Ok(Ok(l)) => l,
-        Ok(Err(RowsError::Refused(r))) => return Round::Done(Outcome::Refused { reason: r.0 }),
+        Ok(Err(RowsError::Refused(r))) => return Err(Box::new(Outcome::Refused { reason: r.0 })),
         Ok(Err(RowsError::Schema(e))) => {
-            return Round::Done(Outcome::Refused {
+            return Err(Box::new(Outcome::Refused {
                 reason: e.to_string(),
-            });
+            }));
         }
         Err(e) => {
-            return Round::Done(Outcome::Failed {
+            return Err(Box::new(Outcome::Failed {
                 reason: format!("cannot read the failing transaction: {e}"),
-            });
+            }));
         }
     };
     // Settle the steps the Bloom filter could not: an exact pass over the events before
@@ -442,7 +392,7 @@ fn repair_round(
     let mut touched_before = std::collections::HashSet::new();
     if !planner.pending().is_empty() {
         let pending = planner.pending().clone();
-        let pass = locate::read_transaction(&logs, &target, |map, rows, at| {
+        let pass = locate::read_transaction(logs, target, |map, rows, at| {
             if at.transaction != located.skipped_transactions || !at.before_failing {
                 return Ok(());
             }
@@ -463,28 +413,21 @@ fn repair_round(
             Err(e) => Some(e.to_string()),
         };
         if let Some(e) = failed {
-            return Round::Done(Outcome::Failed {
+            return Err(Box::new(Outcome::Failed {
                 reason: format!("cannot re-read the failing transaction: {e}"),
-            });
+            }));
         }
     }
     let mut plan: RepairPlan = planner.finish(&touched_before);
     // No row image for the error: a 1062 raised by a statement-format event.
     if plan.is_empty() && incident.errno == 1062 {
-        match crate::statement::plan(
-            &mut replica.conn,
-            &incident.message,
-            &logs,
-            &target,
-            &opts.filter,
-        ) {
+        match crate::statement::plan(conn, &incident.message, logs, target, &opts.filter) {
             Ok(Some(p)) => plan = p,
             Ok(None) => {}
-            Err(r) => return Round::Done(Outcome::Refused { reason: r.0 }),
+            Err(r) => return Err(Box::new(Outcome::Refused { reason: r.0 })),
         }
     }
     tracing::debug!(
-        instance = %replica.name,
         gtid = located.gtid.as_deref().unwrap_or("-"),
         rows = plan.rows_seen,
         rows_events = located.rows_events,
@@ -495,15 +438,21 @@ fn repair_round(
         incident.relay_log_file,
         incident.relay_log_pos
     );
-    if opts.dry_run {
-        return Round::Done(Outcome::DryRun {
-            statements: plan
-                .batches(crate::plan::BatchLimits::default())
-                .iter()
-                .flat_map(|b| b.script())
-                .collect(),
-        });
-    }
+    Ok((plan, located))
+}
+
+fn repair_round(
+    session: &mut RepairSession<'_>,
+    incident: &Incident,
+    opts: &RepairOptions,
+    own_journals: &[PathBuf],
+) -> Round {
+    let (logs, target) = session.replica().locate(incident, opts.tail_wait);
+    let (plan, located) =
+        match plan_transaction(&mut session.reader(), &logs, &target, incident, opts) {
+            Ok(p) => p,
+            Err(outcome) => return Round::Done(*outcome),
+        };
     let about = format!(
         "error {} at relay log {}:{} (primary {}:{}): {}",
         incident.errno,
@@ -515,26 +464,30 @@ fn repair_round(
     );
     // Checked before a row is touched: a fix that commits and then cannot restart the
     // SQL thread leaves the replica repaired but stopped.
-    if let Err(reason) = apply::check_restart_privilege(&mut replica.conn) {
+    if let Err(reason) = apply::check_restart_privilege(&mut session.reader()) {
         return Round::Done(Outcome::Refused {
             reason: format!("{reason}; nothing was changed"),
         });
     }
+    // A fix must not fire a replica trigger: refused before any row is touched.
+    if let Err(e) = apply::check_triggers(&mut session.reader(), &plan) {
+        return Round::Done(Outcome::Refused {
+            reason: format!("{e}; nothing was changed"),
+        });
+    }
     let position = transaction_position(incident);
-    let mut journal = opts.journal.start(&replica.name, &position, &about);
-    let source = source_of(replica, incident, located.gtid.as_deref());
+    let name = session.replica().name.clone();
+    let mut journal = opts.journal.start(&name, &position, &about);
+    let source = source_of(session.replica(), incident, located.gtid.as_deref());
     let audit_path = opts.journal.dir().join("audit.jsonl");
     let audit_to = apply::AuditTo {
         path: &audit_path,
         source: &source,
     };
-    let applied = match apply::apply(
-        &mut replica.conn,
-        &plan,
-        &mut journal,
-        opts.max_rows,
-        audit_to,
-    ) {
+    let applied = match session
+        .applier()
+        .apply(&plan, &mut journal, opts.max_rows, audit_to)
+    {
         Ok(a) => a,
         Err(e @ (apply::ApplyError::TooManyRows { .. } | apply::ApplyError::Trigger { .. })) => {
             return Round::Done(Outcome::Refused {
@@ -553,12 +506,12 @@ fn repair_round(
         // in the state that repair left: restart. Otherwise the error is not row drift.
         if let Some(earlier) = opts.journal.committed_at(&position, own_journals) {
             tracing::warn!(
-                instance = %replica.name,
+                instance = %crate::record::inert(&name),
                 "nothing left to fix at {}: the committed repair in {} already did; restarting the SQL thread",
                 crate::record::inert(&position),
                 earlier.display()
             );
-            return restart_and_verify(replica, incident, opts, applied, Some(earlier));
+            return restart_and_verify(session, incident, opts, applied, Some(earlier));
         }
         return Round::Done(Outcome::Refused {
             reason: format!(
@@ -569,7 +522,7 @@ fn repair_round(
         });
     }
     let journal_path = journal.path().map(|p| p.to_path_buf());
-    restart_and_verify(replica, incident, opts, applied, journal_path)
+    restart_and_verify(session, incident, opts, applied, journal_path)
 }
 
 /// The failing transaction's identity for the journal: connection, start in the relay
@@ -586,15 +539,13 @@ fn transaction_position(incident: &Incident) -> String {
 }
 
 fn restart_and_verify(
-    replica: &mut Replica,
+    session: &mut RepairSession<'_>,
     incident: &Incident,
     opts: &RepairOptions,
     applied: Applied,
     journal_path: Option<PathBuf>,
 ) -> Round {
-    if let Err(e) =
-        apply::restart_sql_thread(&mut replica.conn, &replica.flavor, &incident.connection)
-    {
+    if let Err(e) = session.applier().restart_sql_thread(&incident.connection) {
         return Round::Done(Outcome::Failed {
             reason: format!(
                 "fixes committed, but the SQL thread did not restart: {e}; a rerun finds the committed journal and restarts it"
@@ -602,12 +553,7 @@ fn restart_and_verify(
         });
     }
     let restarted_at = Instant::now();
-    match apply::verify(
-        &mut replica.conn,
-        &replica.flavor,
-        incident,
-        opts.verify_timeout,
-    ) {
+    match apply::verify(session, incident, opts.verify_timeout) {
         Ok(v) => Round::Applied(applied, journal_path, v, restarted_at),
         Err(e) => Round::Done(Outcome::Failed {
             reason: format!("fixes committed, but the restarted SQL thread cannot be checked: {e}"),

@@ -69,6 +69,53 @@ pub fn variable_value(var: &str, col: &ColumnInfo) -> String {
     }
 }
 
+/// The session variables a repair changes, as they are before it.
+pub const SESSION_READ: &str = "SELECT /* repl-repair */ @@SESSION.sql_log_bin, @@SESSION.time_zone, @@SESSION.sql_mode, @@SESSION.foreign_key_checks, @@SESSION.character_set_results";
+
+/// Puts back what [`SESSION_READ`] read.
+pub fn session_restore(log_bin: u8, tz: &str, mode: &str, fk: u8, results: Option<&str>) -> String {
+    format!(
+        "SET SESSION sql_log_bin = {log_bin}, time_zone = {}, sql_mode = {}, foreign_key_checks = {fk}, character_set_results = {} {TAG}",
+        string_literal(tz),
+        string_literal(mode),
+        results.map_or("NULL".into(), string_literal),
+    )
+}
+
+/// The named lock one repairer of a replica connection holds, across hosts.
+pub fn repair_lock_name(connection: &str) -> String {
+    string_literal(&format!("repl-repair:{connection}"))
+}
+
+pub fn get_lock(lock: &str) -> String {
+    format!("SELECT {TAG} GET_LOCK({lock}, 0)")
+}
+
+pub fn release_lock(lock: &str) -> String {
+    format!("DO {TAG} RELEASE_LOCK({lock})")
+}
+
+/// The first trigger on any of `(schema, table, event)`.
+pub fn triggers_for(wanted: &[(String, String, &str)]) -> String {
+    let tuples: Vec<String> = wanted
+        .iter()
+        .map(|(s, t, e)| {
+            format!(
+                "({}, {}, {})",
+                string_literal(s),
+                string_literal(t),
+                string_literal(e)
+            )
+        })
+        .collect();
+    format!(
+        "SELECT {TAG} EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION, TRIGGER_NAME \
+         FROM information_schema.TRIGGERS \
+         WHERE (EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION) IN ({}) LIMIT 1",
+        tuples.join(", ")
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     #[error("column `{column}`: {what} values cannot be rendered yet")]

@@ -25,7 +25,6 @@ use crate::locate::{RelayLogs, Target};
 use crate::plan::{DeleteStep, Refusal, RepairPlan};
 use crate::schema::{ColumnInfo, KeyPart, TableInfo};
 use crate::sql;
-use mysql::Conn;
 use mysql::prelude::Queryable;
 use std::sync::Arc;
 
@@ -459,7 +458,7 @@ pub fn failing_statement<'a>(
 /// replica row that holds the duplicate value. `Ok(None)` when the error is not a
 /// statement's (not ours to handle); `Err` is a refusal, nothing changed.
 pub fn plan(
-    conn: &mut Conn,
+    conn: &mut impl Queryable,
     message: &str,
     logs: &RelayLogs,
     target: &Target,

@@ -2,8 +2,8 @@
 //! report everything else, reconnect with backoff, and never take other instances down
 //! (each worker is its own thread with its own connection and log).
 
-use crate::repair::{self, Outcome, RepairOptions, Replica};
-use crate::status;
+use crate::repair::{self, Outcome, RepairOptions};
+use crate::replica::Replica;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -190,16 +190,18 @@ fn connect(
     log: &InstanceLog,
     lock: &mut Option<File>,
 ) -> Result<Replica, ConnectError> {
-    let conn = mysql::Conn::new(cfg.target.opts.clone())
-        .map_err(|e| ConnectError::Fatal(format!("cannot connect to {}: {e}", cfg.target.label)))?;
-    let mut replica = Replica::new(cfg.target.label.clone(), conn)
-        .map_err(|e| ConnectError::Fatal(format!("cannot query {}: {e}", cfg.target.label)))?;
-    use mysql::prelude::Queryable;
-    let port: Option<u16> = replica
-        .conn
-        .query_first("SELECT /* repl-repair */ @@port")
-        .ok()
-        .flatten();
+    let mut replica =
+        Replica::connect(cfg.target.label.clone(), cfg.target.opts.clone()).map_err(|e| {
+            ConnectError::Fatal(match e {
+                crate::replica::ConnectError::Connect(e) => {
+                    format!("cannot connect to {}: {e}", cfg.target.label)
+                }
+                crate::replica::ConnectError::Query(e) => {
+                    format!("cannot query {}: {e}", cfg.target.label)
+                }
+            })
+        })?;
+    let port = replica.port();
     let name = cfg
         .target
         .name
@@ -342,7 +344,7 @@ fn relay_readable(r: &Replica, incident: &crate::status::Incident) -> Result<(),
 fn settle(r: &mut Replica, connection: &str, timeout: Duration) {
     let start = Instant::now();
     while start.elapsed() < timeout {
-        match status::read(&mut r.conn, &r.flavor, connection) {
+        match r.status(connection) {
             Ok(Some(st))
                 if st.sql_running
                     && (st.exec_master_log_file != st.read_master_log_file
@@ -426,7 +428,7 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                 }
             },
         };
-        let all = match status::read_all(&mut r.conn, &r.flavor) {
+        let all = match r.status_all() {
             Ok(all) if !all.is_empty() => {
                 cfg.telemetry.observe(&r.name, all.first());
                 all
