@@ -14,6 +14,7 @@ pub mod limits;
 pub mod locate;
 pub mod metrics;
 pub mod plan;
+pub mod policy;
 pub mod record;
 pub mod repair;
 pub mod replica;

@@ -57,6 +57,7 @@ pub struct Telemetry {
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     dead_letters: Family<Labels, Counter>,
     record_incomplete: Family<Labels, Counter>,
+    refusals: Family<Labels, Counter>,
     circuit_open: Family<Labels, Gauge>,
     last_repair: Family<Labels, Gauge<f64, AtomicU64>>,
     status: Mutex<BTreeMap<String, InstanceStatus>>,
@@ -93,6 +94,7 @@ impl Telemetry {
             duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
             dead_letters: Family::default(),
             record_incomplete: Family::default(),
+            refusals: Family::default(),
             circuit_open: Family::default(),
             last_repair: Family::default(),
             status: Mutex::new(BTreeMap::new()),
@@ -155,6 +157,11 @@ impl Telemetry {
             .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
             .set(1);
         registry.register("build_info", "The agent's version", build);
+        registry.register(
+            "refusals",
+            "Transactions the agent refused to repair, by kind of reason",
+            t.refusals.clone(),
+        );
         registry.register(
             "record_incomplete",
             "Repairs that committed but whose undo journal or audit trail could not be completed",
@@ -223,6 +230,13 @@ impl Telemetry {
             }
             e.last_incident = Some(summary);
         }
+    }
+
+    /// A refusal, counted by its kind (`RefusalKind::label`).
+    pub fn refused(&self, name: &str, kind: &str) {
+        let mut l = inst(name);
+        l.push(("reason".into(), kind.into()));
+        self.refusals.get_or_create(&l).inc();
     }
 
     /// A committed repair whose journal or audit could not be completed: alert, and

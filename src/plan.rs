@@ -243,10 +243,78 @@ fn chunks<'a, T>(
     out
 }
 
-/// Why a transaction is not repaired. An outcome, reported and counted, not an error.
+/// Why a transaction is not repaired. An outcome, reported and counted by kind, not an
+/// error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refusal(pub String);
+#[error("{reason}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(kind: RefusalKind, reason: impl Into<String>) -> Self {
+        Refusal {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The kinds of refusal, for metrics (`repl_repair_refusals_total{reason=…}`) and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalKind {
+    /// A row image lacks columns (binlog_row_image MINIMAL or NOBLOB).
+    ImageIncomplete,
+    /// A before-image with NULL in the key the SQL thread finds rows by.
+    NullKey,
+    /// A value the tool cannot render as SQL.
+    Unrenderable,
+    /// The replica's table is missing or no longer matches the event.
+    Schema,
+    /// `--tables` / `--ignore-tables` keep the agent off the table.
+    Excluded,
+    /// A fix would fire a trigger on the replica.
+    Trigger,
+    /// `--max-rows`.
+    TooManyRows,
+    /// The repair user lacks a privilege the repair needs.
+    Privilege,
+    /// Nothing to fix: the error is not explained by row drift.
+    NotDrift,
+    /// A statement-format 1062 that does not resolve to exactly one replica row.
+    Statement,
+}
+
+impl RefusalKind {
+    pub const ALL: [RefusalKind; 10] = [
+        RefusalKind::ImageIncomplete,
+        RefusalKind::NullKey,
+        RefusalKind::Unrenderable,
+        RefusalKind::Schema,
+        RefusalKind::Excluded,
+        RefusalKind::Trigger,
+        RefusalKind::TooManyRows,
+        RefusalKind::Privilege,
+        RefusalKind::NotDrift,
+        RefusalKind::Statement,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RefusalKind::ImageIncomplete => "image-incomplete",
+            RefusalKind::NullKey => "null-key",
+            RefusalKind::Unrenderable => "unrenderable",
+            RefusalKind::Schema => "schema",
+            RefusalKind::Excluded => "excluded",
+            RefusalKind::Trigger => "trigger",
+            RefusalKind::TooManyRows => "max-rows",
+            RefusalKind::Privilege => "privilege",
+            RefusalKind::NotDrift => "not-drift",
+            RefusalKind::Statement => "statement",
+        }
+    }
+}
 
 /// Accumulates the plan while the transaction streams past. Memory grows with the key
 /// values touched from the failing event on (8 bytes each), plus a fixed-size filter for
@@ -406,10 +474,13 @@ impl Planner {
         };
         let k = t.unique_keys.iter().position(|u| u == key).unwrap_or(0);
         let null_key = || {
-            Refusal(format!(
-                "a before-image of {}.{} has NULL in its key {}",
-                t.schema, t.name, key.name
-            ))
+            Refusal::new(
+                RefusalKind::NullKey,
+                format!(
+                    "a before-image of {}.{} has NULL in its key {}",
+                    t.schema, t.name, key.name
+                ),
+            )
         };
         let id_hash = key_hash(t, k, key, before, "before")?.ok_or_else(null_key)?;
         let lits = key_literals(t, key, before, "before")?.ok_or_else(null_key)?;
@@ -609,10 +680,13 @@ fn whole_row_hash(t: &TableInfo, row: &Row) -> Result<u64, Refusal> {
 }
 
 fn missing_column(t: &TableInfo, col: usize, image: &str) -> Refusal {
-    Refusal(format!(
-        "the {image}-image of a row in {}.{} does not carry column `{}` (binlog_row_image MINIMAL or NOBLOB?); the row cannot be rebuilt from the binlog",
-        t.schema, t.name, t.columns[col].name
-    ))
+    Refusal::new(
+        RefusalKind::ImageIncomplete,
+        format!(
+            "the {image}-image of a row in {}.{} does not carry column `{}` (binlog_row_image MINIMAL or NOBLOB?); the row cannot be rebuilt from the binlog",
+            t.schema, t.name, t.columns[col].name
+        ),
+    )
 }
 
 fn render(t: &TableInfo, row: &Row, col: usize, image: &str) -> Result<Option<String>, Refusal> {
@@ -623,9 +697,12 @@ fn render(t: &TableInfo, row: &Row, col: usize, image: &str) -> Result<Option<St
     if v.is_null() {
         return Ok(None);
     }
-    sql::literal(v, &t.columns[col])
-        .map(Some)
-        .map_err(|e| Refusal(format!("{}.{}: {e}", t.schema, t.name)))
+    sql::literal(v, &t.columns[col]).map(Some).map_err(|e| {
+        Refusal::new(
+            RefusalKind::Unrenderable,
+            format!("{}.{}: {e}", t.schema, t.name),
+        )
+    })
 }
 
 /// Literals of `key`'s columns in `row`; `None` when one is NULL (a NULL never conflicts).
@@ -915,6 +992,6 @@ mod tests {
                 },
             )
             .unwrap_err();
-        assert!(err.0.contains("does not carry column `k`"), "{err}");
+        assert!(err.reason.contains("does not carry column `k`"), "{err}");
     }
 }

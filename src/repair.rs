@@ -5,7 +5,7 @@
 
 use crate::apply::{self, Applied, Verification};
 use crate::locate::{self, RelayLogs, Target};
-use crate::plan::{Planner, Refusal, RepairPlan};
+use crate::plan::{Planner, Refusal, RefusalKind, RepairPlan};
 use crate::record::Journal;
 use crate::replica::{LockError, RepairSession, Replica};
 use crate::schema::{SchemaError, TableInfo};
@@ -57,11 +57,20 @@ pub enum Outcome {
     /// `--dry-run`: the statements a repair would run.
     DryRun { statements: Vec<String> },
     /// Not repaired, on purpose: the reason says why. Replication stays stopped.
-    Refused { reason: String },
+    Refused { kind: RefusalKind, reason: String },
     /// Another agent holds the replica's repair lock and is on it.
     Busy { reason: String },
     /// The repair was attempted and did not work, or the agent could not do its job.
     Failed { reason: String },
+}
+
+impl From<Refusal> for Outcome {
+    fn from(r: Refusal) -> Self {
+        Outcome::Refused {
+            kind: r.kind,
+            reason: r.reason,
+        }
+    }
 }
 
 impl Outcome {
@@ -89,13 +98,17 @@ fn table_info(
         return Ok(t.clone());
     }
     if !filter.allows(&map.schema, &map.table) {
-        return Err(RowsError::Refused(Refusal(format!(
-            "the transaction changes {}.{}, which --tables/--ignore-tables keep the agent off",
-            map.schema, map.table
-        ))));
+        return Err(RowsError::Refused(Refusal::new(
+            RefusalKind::Excluded,
+            format!(
+                "the transaction changes {}.{}, which --tables/--ignore-tables keep the agent off",
+                map.schema, map.table
+            ),
+        )));
     }
     let mut t = TableInfo::load(conn, &map.schema, &map.table).map_err(RowsError::Schema)?;
-    t.map_to(map).map_err(|r| RowsError::Refused(Refusal(r)))?;
+    t.map_to(map)
+        .map_err(|r| RowsError::Refused(Refusal::new(RefusalKind::Schema, r)))?;
     let t = Arc::new(t);
     tables.insert(key, t.clone());
     Ok(t)
@@ -375,9 +388,10 @@ fn plan_transaction(
     });
     let located = match located {
         Ok(Ok(l)) => l,
-        Ok(Err(RowsError::Refused(r))) => return Err(Box::new(Outcome::Refused { reason: r.0 })),
+        Ok(Err(RowsError::Refused(r))) => return Err(Box::new(r.into())),
         Ok(Err(RowsError::Schema(e))) => {
             return Err(Box::new(Outcome::Refused {
+                kind: RefusalKind::Schema,
                 reason: e.to_string(),
             }));
         }
@@ -409,7 +423,7 @@ fn plan_transaction(
         let failed = match pass {
             Ok(Ok(_)) => None,
             Ok(Err(RowsError::Schema(e))) => Some(e.to_string()),
-            Ok(Err(RowsError::Refused(r))) => Some(r.0),
+            Ok(Err(RowsError::Refused(r))) => Some(r.reason),
             Err(e) => Some(e.to_string()),
         };
         if let Some(e) = failed {
@@ -424,7 +438,7 @@ fn plan_transaction(
         match crate::statement::plan(conn, &incident.message, logs, target, &opts.filter) {
             Ok(Some(p)) => plan = p,
             Ok(None) => {}
-            Err(r) => return Err(Box::new(Outcome::Refused { reason: r.0 })),
+            Err(r) => return Err(Box::new(r.into())),
         }
     }
     tracing::debug!(
@@ -466,12 +480,18 @@ fn repair_round(
     // SQL thread leaves the replica repaired but stopped.
     if let Err(reason) = apply::check_restart_privilege(&mut session.reader()) {
         return Round::Done(Outcome::Refused {
+            kind: RefusalKind::Privilege,
             reason: format!("{reason}; nothing was changed"),
         });
     }
     // A fix must not fire a replica trigger: refused before any row is touched.
     if let Err(e) = apply::check_triggers(&mut session.reader(), &plan) {
+        let kind = match e {
+            apply::ApplyError::Trigger { .. } => RefusalKind::Trigger,
+            _ => RefusalKind::Privilege,
+        };
         return Round::Done(Outcome::Refused {
+            kind,
             reason: format!("{e}; nothing was changed"),
         });
     }
@@ -489,8 +509,9 @@ fn repair_round(
         .apply(&plan, &mut journal, opts.max_rows, audit_to)
     {
         Ok(a) => a,
-        Err(e @ (apply::ApplyError::TooManyRows { .. } | apply::ApplyError::Trigger { .. })) => {
+        Err(e @ apply::ApplyError::TooManyRows { .. }) => {
             return Round::Done(Outcome::Refused {
+                kind: RefusalKind::TooManyRows,
                 reason: format!("{e}; nothing was changed"),
             });
         }
@@ -514,6 +535,7 @@ fn repair_round(
             return restart_and_verify(session, incident, opts, applied, Some(earlier));
         }
         return Round::Done(Outcome::Refused {
+            kind: RefusalKind::NotDrift,
             reason: format!(
                 "the replica already holds every row the transaction needs (checked {} keys); error {} is not explained by row drift, so replication was not restarted",
                 plan.deletes.len() + plan.inserts.len(),

@@ -22,7 +22,7 @@
 use crate::binlog::{BinlogReader, Decoded, EventType, TableMaps};
 use crate::limits::TableFilter;
 use crate::locate::{RelayLogs, Target};
-use crate::plan::{DeleteStep, Refusal, RepairPlan};
+use crate::plan::{DeleteStep, Refusal, RefusalKind, RepairPlan};
 use crate::schema::{ColumnInfo, KeyPart, TableInfo};
 use crate::sql;
 use mysql::prelude::Queryable;
@@ -49,7 +49,7 @@ const TRUNCATED_AT: usize = 60;
 const MAX_SPLITS: usize = 64;
 
 fn refuse(s: impl Into<String>) -> Refusal {
-    Refusal(s.into())
+    Refusal::new(RefusalKind::Statement, s)
 }
 
 /// Parses the `Duplicate entry 'V' for key 'K'' on query.` part of a statement's 1062.

@@ -45,15 +45,8 @@ pub struct WorkerConfig {
     pub telemetry: std::sync::Arc<crate::metrics::Telemetry>,
 }
 
-/// How an instance ended up, for the `--once` summary and the exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FinalState {
-    Healthy,
-    /// Something needs a human: refused, failed, dry-run found work, other SQL error.
-    NeedsHuman(String),
-    /// The agent could not do its job here: unreachable, not a replica.
-    Error(String),
-}
+pub use crate::policy::FinalState;
+use crate::policy::{Action, InstanceState, Level};
 
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -378,55 +371,131 @@ fn incident_summary(
     }
 }
 
+/// A worker's state between polls.
+struct Worker<'a> {
+    cfg: &'a WorkerConfig,
+    log: InstanceLog,
+    state_msg: Once,
+    replica: Option<Replica>,
+    lock: Option<File>,
+    breaker: Option<crate::limits::CircuitBreaker>,
+    repairs: u64,
+    /// A committed repair whose record is incomplete: the `--once` run ends needing a
+    /// human even when the replica is healthy again by then.
+    record_alert: Option<String>,
+    backoff: Duration,
+    /// Incidents refused, failed or dry-run: not retried until the position changes.
+    given_up: std::collections::HashSet<crate::policy::IncidentKey>,
+}
+
+/// What one poll ended with.
+enum Poll {
+    /// Poll again after the interval (or at once after a repair).
+    Again { state: FinalState, repaired: bool },
+    /// Poll again after this pause (no replica to talk to, or no status to read).
+    Wait(Duration, FinalState),
+    /// Poll again at once (reconnect).
+    Now,
+    /// The worker is done (`--once`): this is the result.
+    Done(FinalState),
+}
+
 /// Runs one instance's worker until `--once` is done, `-t` expires or `shutdown` is set.
 pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
-    let log = InstanceLog::new(&cfg.target.label, cfg.logdir.as_deref());
-    let mut state_msg = Once(None);
-    let mut replica: Option<Replica> = None;
-    let mut lock: Option<File> = None;
-    let mut breaker = cfg
-        .breaker
-        .map(|(n, per)| crate::limits::CircuitBreaker::new(n, per));
-    let mut repairs = 0u64;
-    // A committed repair whose record is incomplete: the `--once` run ends needing a
-    // human even when the replica is healthy again by then.
-    let mut record_alert: Option<String> = None;
-    let mut backoff = cfg.interval;
-    // The transaction last refused or failed: not retried until the position changes.
-    let mut given_up: std::collections::HashSet<(String, String, u64, String)> =
-        std::collections::HashSet::new();
-    let summary = |repairs, state| Summary {
-        instance: log.name(),
-        repairs,
-        state,
+    let mut w = Worker {
+        log: InstanceLog::new(&cfg.target.label, cfg.logdir.as_deref()),
+        state_msg: Once(None),
+        replica: None,
+        lock: None,
+        breaker: cfg
+            .breaker
+            .map(|(n, per)| crate::limits::CircuitBreaker::new(n, per)),
+        repairs: 0,
+        record_alert: None,
+        backoff: cfg.interval,
+        given_up: Default::default(),
+        cfg: &cfg,
     };
     loop {
-        let r = match replica.as_mut() {
-            Some(r) => r,
-            None => match connect(&cfg, &log, &mut lock) {
+        let (pause, state) = match w.poll() {
+            Poll::Done(state) => return w.summary(state),
+            Poll::Wait(d, state) => (Some(d), state),
+            Poll::Now => continue,
+            Poll::Again { state, repaired } => {
+                if cfg.once {
+                    if repaired && w.repairs < ONCE_MAX_REPAIRS {
+                        continue;
+                    }
+                    let state = match (state, &w.record_alert) {
+                        (FinalState::Healthy, Some(msg)) => FinalState::NeedsHuman(msg.clone()),
+                        (state, _) => state,
+                    };
+                    return w.summary(state);
+                }
+                ((!repaired).then_some(cfg.interval), state)
+            }
+        };
+        if let Some(d) = pause
+            && !nap(d, &cfg, shutdown)
+        {
+            return w.summary(state);
+        }
+    }
+}
+
+impl Worker<'_> {
+    fn summary(&self, state: FinalState) -> Summary {
+        Summary {
+            instance: self.log.name(),
+            repairs: self.repairs,
+            state,
+        }
+    }
+
+    fn set_state(&self, state: InstanceState) {
+        self.cfg
+            .telemetry
+            .set_state(&self.log.name(), state.label());
+    }
+
+    /// Logs `msg` once per change of state (`--once`: always, it is the last word).
+    fn say(&mut self, level: Level, msg: String) {
+        if self.cfg.once {
+            self.log.write(level.label(), &msg);
+        } else {
+            self.state_msg.say(&self.log, level.label(), msg);
+        }
+    }
+
+    /// One poll: connect if needed, read the status, act on it.
+    fn poll(&mut self) -> Poll {
+        let cfg = self.cfg;
+        if self.replica.is_none() {
+            match connect(cfg, &self.log, &mut self.lock) {
                 Ok(r) => {
-                    backoff = cfg.interval;
-                    replica.insert(r)
+                    self.backoff = cfg.interval;
+                    self.replica = Some(r);
                 }
                 Err(e) => {
-                    let (msg, final_state) = match e {
+                    let (msg, state) = match e {
                         ConnectError::Fatal(m) => (m.clone(), FinalState::Error(m)),
                         ConnectError::LockHeld(m) => (m.clone(), FinalState::NeedsHuman(m)),
                     };
-                    cfg.telemetry.observe(&log.name(), None);
-                    cfg.telemetry.set_state(&log.name(), "unreachable");
+                    cfg.telemetry.observe(&self.log.name(), None);
+                    self.set_state(InstanceState::Unreachable);
                     if cfg.once {
-                        log.error(&msg);
-                        return summary(repairs, final_state);
+                        self.log.error(&msg);
+                        return Poll::Done(state);
                     }
-                    state_msg.say(&log, "ERROR", format!("{msg}; retrying with backoff"));
-                    if !nap(backoff, &cfg, shutdown) {
-                        return summary(repairs, final_state);
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
+                    self.say(Level::Error, format!("{msg}; retrying with backoff"));
+                    let wait = self.backoff;
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    return Poll::Wait(wait, state);
                 }
-            },
+            }
+        }
+        let Some(r) = self.replica.as_mut() else {
+            return Poll::Wait(cfg.interval, FinalState::Healthy);
         };
         let all = match r.status_all() {
             Ok(all) if !all.is_empty() => {
@@ -439,289 +508,236 @@ pub fn run(cfg: WorkerConfig, shutdown: &AtomicBool) -> Summary {
                     r.name,
                     r.flavor.show_status_sql()
                 );
-                if cfg.once {
-                    log.error(&msg);
-                    return summary(repairs, FinalState::Error(msg));
-                }
-                state_msg.say(&log, "ERROR", msg);
-                if !nap(cfg.interval, &cfg, shutdown) {
-                    return summary(repairs, FinalState::Healthy);
-                }
-                continue;
+                return self.config_fault(msg, cfg.interval);
             }
             Err(e) if access_denied(&e) => {
                 let msg = format!(
                     "access denied reading the replica status: the user needs SLAVE MONITOR (MariaDB) / REPLICATION CLIENT (MySQL): {e}"
                 );
-                if cfg.once {
-                    log.error(&msg);
-                    return summary(repairs, FinalState::Error(msg));
-                }
-                state_msg.say(&log, "ERROR", msg);
-                if !nap(cfg.interval.max(Duration::from_secs(5)), &cfg, shutdown) {
-                    return summary(repairs, FinalState::Healthy);
-                }
-                continue;
+                return self.config_fault(msg, cfg.interval.max(Duration::from_secs(5)));
             }
             Err(e) => {
                 let msg = format!("lost the connection: {e}; reconnecting");
-                state_msg.say(&log, "ERROR", msg.clone());
-                replica = None;
+                self.say(Level::Error, msg.clone());
+                self.replica = None;
                 if cfg.once {
-                    return summary(repairs, FinalState::Error(msg));
+                    return Poll::Done(FinalState::Error(msg));
                 }
-                continue;
+                return Poll::Now;
             }
         };
-        // Multi-source: the connection that needs attention first, an incident not
-        // given up on before anything else.
-        let key_of = |i: &crate::status::Incident| {
-            (
-                i.connection.clone(),
-                i.relay_log_file.clone(),
-                i.relay_log_pos,
-                i.message.clone(),
-            )
+        let Some(st) = crate::policy::pick(&all, &self.given_up).cloned() else {
+            return Poll::Wait(cfg.interval, FinalState::Healthy);
         };
-        let st = all
-            .iter()
-            .find(|s| {
-                s.incident()
-                    .is_some_and(|i| !given_up.contains(&key_of(&i)))
-            })
-            .or_else(|| all.iter().find(|s| !s.sql_running))
-            .unwrap_or(&all[0])
-            .clone();
-        let on = if st.connection.is_empty() {
-            String::new()
-        } else {
-            format!("connection '{}': ", st.connection)
-        };
-        let mut state = FinalState::Healthy;
-        let mut repaired_now = false;
-        if let Some(incident) = st.incident() {
-            let key = key_of(&incident);
-            let circuit = breaker.as_mut().and_then(|b| b.open(Instant::now()));
-            cfg.telemetry.set_circuit(&r.name, circuit.is_some());
-            if let Some(reason) = circuit {
-                state_msg.say(
-                    &log,
+        let circuit = self.breaker.as_mut().and_then(|b| b.open(Instant::now()));
+        if st.incident().is_some() {
+            cfg.telemetry
+                .set_circuit(&self.log.name(), circuit.is_some());
+        }
+        let paused = cfg.telemetry.is_paused(&self.log.name());
+        match crate::policy::decide(&st, &self.given_up, circuit, paused) {
+            Action::Healthy => {
+                self.state_msg
+                    .say(&self.log, "INFO", "replication running".into());
+                if !paused {
+                    self.set_state(InstanceState::Healthy);
+                }
+                Poll::Again {
+                    state: FinalState::Healthy,
+                    repaired: false,
+                }
+            }
+            Action::LeaveStopped(msg) => {
+                self.state_msg.say(&self.log, "WARN", msg.clone());
+                Poll::Again {
+                    state: FinalState::NeedsHuman(msg),
+                    repaired: false,
+                }
+            }
+            Action::CircuitOpen {
+                incident,
+                reason,
+                first,
+            } => {
+                self.state_msg.say(
+                    &self.log,
                     "ERROR",
-                    format!("{on}error {}: {reason}", incident.errno),
+                    format!("error {}: {reason}", incident.errno),
                 );
-                if given_up.insert(key.clone()) {
+                if first {
+                    self.given_up.insert(crate::policy::key_of(&incident));
                     // /status names the incident the circuit stopped at.
                     cfg.telemetry.incident(
-                        &r.name,
+                        &self.log.name(),
                         incident_summary(&incident, "circuit-open", &reason),
                     );
-                    park(&cfg, r, &incident, &reason, &log);
+                    self.park(&incident, &reason);
                 }
-                cfg.telemetry.set_state(&r.name, "circuit-open");
-                state = FinalState::NeedsHuman(reason);
-            } else if cfg.telemetry.is_paused(&r.name) {
-                state_msg.say(
-                    &log,
-                    "WARN",
-                    format!(
-                        "{on}error {} left alone: repairs are paused",
-                        incident.errno
-                    ),
-                );
-                cfg.telemetry.set_state(&r.name, "paused");
-                state = FinalState::NeedsHuman("paused".into());
-            } else if !given_up.contains(&key)
-                && let Err(msg) = relay_readable(r, &incident)
-            {
-                state_msg.say(&log, "ERROR", msg.clone());
-                cfg.telemetry.set_state(&r.name, "error");
-                state = FinalState::Error(msg);
-                if cfg.once {
-                    return summary(repairs, state);
+                self.set_state(InstanceState::CircuitOpen);
+                Poll::Again {
+                    state: FinalState::NeedsHuman(reason),
+                    repaired: false,
                 }
-            } else if given_up.contains(&key) {
-                state = FinalState::NeedsHuman(format!(
+            }
+            Action::Paused(incident) => {
+                let msg = format!("error {} left alone: repairs are paused", incident.errno);
+                self.state_msg.say(&self.log, "WARN", msg);
+                self.set_state(InstanceState::Paused);
+                Poll::Again {
+                    state: FinalState::NeedsHuman("paused".into()),
+                    repaired: false,
+                }
+            }
+            Action::GivenUp(incident) => Poll::Again {
+                state: FinalState::NeedsHuman(format!(
                     "error {} still unrepaired at {}:{}",
                     incident.errno, incident.relay_log_file, incident.relay_log_pos
-                ));
-            } else {
-                log.warn(&format!(
-                    "{on}SQL thread stopped with error {} at relay log {}:{}: {}",
-                    incident.errno,
-                    incident.relay_log_file,
-                    incident.relay_log_pos,
-                    incident.message
-                ));
-                let opts = RepairOptions {
-                    dry_run: cfg.dry_run,
-                    journal: crate::record::Journal::new(instance_dir(&cfg, &r.name)),
-                    verify_timeout: cfg.verify_timeout,
-                    tail_wait: Duration::from_secs(5),
-                    max_rounds: cfg.max_rounds,
-                    filter: cfg.filter.clone(),
-                    max_rows: cfg.max_rows,
-                };
-                cfg.telemetry.set_state(&r.name, "repairing");
-                let started = Instant::now();
-                let outcome = repair::repair(r, &incident, &opts);
-                state_msg.0 = None;
-                let (deleted, inserted, detail) = match &outcome {
-                    Outcome::Repaired {
-                        deleted, inserted, ..
-                    } => (*deleted, *inserted, String::new()),
-                    Outcome::Refused { reason }
-                    | Outcome::Failed { reason }
-                    | Outcome::Busy { reason } => (0, 0, reason.clone()),
-                    Outcome::DryRun { statements } => {
-                        (0, 0, format!("{} statements", statements.len()))
-                    }
-                };
-                cfg.telemetry.repair(
-                    &r.name,
-                    crate::metrics::IncidentSummary {
-                        deleted,
-                        inserted,
-                        ..incident_summary(&incident, outcome.label(), &detail)
-                    },
-                    started.elapsed(),
-                );
-                cfg.telemetry.set_state(
-                    &r.name,
-                    match outcome {
-                        Outcome::Repaired { .. } => "healthy",
-                        Outcome::Refused { .. } => "refused",
-                        Outcome::Failed { .. } => "unrepairable",
-                        Outcome::Busy { .. } => "busy",
-                        Outcome::DryRun { .. } => "dry-run",
-                    },
-                );
-                match &outcome {
-                    Outcome::Repaired {
-                        deleted,
-                        inserted,
-                        statements,
-                        keyless_inserts,
-                        journals,
-                        elapsed,
-                        to_restart,
-                        rounds,
-                        still_applying,
-                        record_error,
-                    } => {
-                        for s in statements {
-                            log.info(&format!("fix applied: {s}"));
-                        }
-                        if let Some(e) = record_error {
-                            let msg = format!(
-                                "repair of error {} COMMITTED, but its record is incomplete: {e}; the rows above were changed, the SQL thread is restarted; check the journal directory",
-                                incident.errno
-                            );
-                            log.error(&msg);
-                            cfg.telemetry.record_incomplete(&r.name, &msg);
-                            record_alert = Some(msg);
-                        }
-                        if *keyless_inserts > 0 {
-                            log.warn(&format!(
-                                "{keyless_inserts} rows were inserted into tables without any unique key: the replica may now also hold a stale near-duplicate of them, which no key can find"
-                            ));
-                        }
-                        let journals: Vec<String> =
-                            journals.iter().map(|p| p.display().to_string()).collect();
-                        log.info(&format!(
-                            "repaired error {}: {deleted} rows deleted, {inserted} inserted in {:.3}s (SQL thread restarted after {:.3}s, {rounds} round{}), SQL thread {}{}",
-                            incident.errno,
-                            elapsed.as_secs_f64(),
-                            to_restart.as_secs_f64(),
-                            if *rounds == 1 { "" } else { "s" },
-                            if *still_applying { "restarted and still applying the transaction" } else { "running past the transaction" },
-                            if journals.is_empty() { String::new() } else { format!("; undo journal {}", journals.join(", ")) }
-                        ));
-                        repairs += 1;
-                        repaired_now = true;
-                        if let Some(b) = breaker.as_mut() {
-                            b.record(Instant::now());
-                        }
-                    }
-                    Outcome::DryRun { statements } => {
-                        // A script for the mysql client, as the agent would run it (one
-                        // transaction, kept out of the replica's binlog); the restart is
-                        // left to the reader, as a comment.
-                        let mut out = std::io::stdout().lock();
-                        // The same session as the repair's: TIMESTAMP literals are UTC.
-                        let _ = writeln!(
-                            out,
-                            "-- repl-repair dry run, instance {}: error {} at relay log {}:{}; a repair would run:\n{};\nBEGIN;",
-                            crate::record::inert(&r.name),
-                            incident.errno,
-                            crate::record::inert(&incident.relay_log_file),
-                            incident.relay_log_pos,
-                            crate::sql::SESSION_SETTINGS.join(";\n"),
-                        );
-                        for s in statements {
-                            let _ = writeln!(out, "{s};");
-                        }
-                        let _ = writeln!(
-                            out,
-                            "COMMIT;\n-- then restart replication: {};",
-                            crate::record::inert(
-                                &r.flavor.start_sql_thread_sql(&incident.connection)
-                            )
-                        );
-                        let _ = out.flush();
-                        state = FinalState::NeedsHuman(format!(
-                            "dry run: {} statements would repair error {}",
-                            statements.len(),
-                            incident.errno
-                        ));
-                        given_up.insert(key);
-                    }
-                    Outcome::Busy { reason } => {
-                        log.warn(&format!("error {}: {reason}", incident.errno));
-                        state = FinalState::NeedsHuman(reason.clone());
-                    }
-                    Outcome::Refused { reason } | Outcome::Failed { reason } => {
-                        log.error(&format!(
-                            "{} error {}: {reason}; replication left stopped",
-                            outcome.label(),
-                            incident.errno
-                        ));
-                        state = FinalState::NeedsHuman(format!("{}: {reason}", outcome.label()));
-                        park(&cfg, r, &incident, reason, &log);
-                        given_up.insert(key);
-                    }
-                }
-            }
-        } else if !st.sql_running {
-            let msg = if st.last_sql_errno != 0 {
-                format!(
-                    "{on}SQL thread stopped with error {} (not a row-drift error, left alone): {}",
-                    st.last_sql_errno, st.last_sql_error
-                )
-            } else {
-                format!("{on}SQL thread is not running (stopped by hand?)")
-            };
-            state_msg.say(&log, "WARN", msg.clone());
-            state = FinalState::NeedsHuman(msg);
-        } else {
-            state_msg.say(&log, "INFO", "replication running".into());
-            if !cfg.telemetry.is_paused(&r.name) {
-                cfg.telemetry.set_state(&r.name, "healthy");
-            }
-        }
-        if cfg.once {
-            if repaired_now && repairs < ONCE_MAX_REPAIRS {
-                // Let the SQL thread work through what is already relayed, so the next
-                // conflict (if any) shows before this run reports the instance healthy.
-                settle(r, &st.connection, cfg.verify_timeout);
-                continue;
-            }
-            if let (FinalState::Healthy, Some(msg)) = (&state, &record_alert) {
-                state = FinalState::NeedsHuman(msg.clone());
-            }
-            return summary(repairs, state);
-        }
-        if !repaired_now && !nap(cfg.interval, &cfg, shutdown) {
-            return summary(repairs, state);
+                )),
+                repaired: false,
+            },
+            Action::Repair(incident) => self.repair(&incident, &st.connection),
         }
     }
+
+    /// The agent cannot do its job here (not a replica, no privilege): `--once` ends with
+    /// an error; a daemon says so once and looks again later.
+    fn config_fault(&mut self, msg: String, wait: Duration) -> Poll {
+        if self.cfg.once {
+            self.log.error(&msg);
+            return Poll::Done(FinalState::Error(msg));
+        }
+        self.state_msg.say(&self.log, "ERROR", msg);
+        Poll::Wait(wait, FinalState::Healthy)
+    }
+
+    fn park(&mut self, incident: &crate::status::Incident, reason: &str) {
+        if let Some(r) = self.replica.as_mut() {
+            park(self.cfg, r, incident, reason, &self.log);
+        }
+    }
+
+    /// Repairs one incident and acts on the verdict.
+    fn repair(&mut self, incident: &crate::status::Incident, connection: &str) -> Poll {
+        let cfg = self.cfg;
+        let Some(r) = self.replica.as_mut() else {
+            return Poll::Wait(cfg.interval, FinalState::Healthy);
+        };
+        if let Err(msg) = relay_readable(r, incident) {
+            self.state_msg.say(&self.log, "ERROR", msg.clone());
+            self.set_state(InstanceState::Error);
+            return if cfg.once {
+                Poll::Done(FinalState::Error(msg))
+            } else {
+                Poll::Again {
+                    state: FinalState::Error(msg),
+                    repaired: false,
+                }
+            };
+        }
+        let on = if connection.is_empty() {
+            String::new()
+        } else {
+            format!("connection '{connection}': ")
+        };
+        self.log.warn(&format!(
+            "{on}SQL thread stopped with error {} at relay log {}:{}: {}",
+            incident.errno, incident.relay_log_file, incident.relay_log_pos, incident.message
+        ));
+        let opts = RepairOptions {
+            dry_run: cfg.dry_run,
+            journal: crate::record::Journal::new(instance_dir(cfg, &r.name)),
+            verify_timeout: cfg.verify_timeout,
+            tail_wait: Duration::from_secs(5),
+            max_rounds: cfg.max_rounds,
+            filter: cfg.filter.clone(),
+            max_rows: cfg.max_rows,
+        };
+        cfg.telemetry
+            .set_state(&self.log.name(), InstanceState::Repairing.label());
+        let started = Instant::now();
+        let outcome = repair::repair(r, incident, &opts);
+        self.state_msg.0 = None;
+        let verdict = crate::policy::judge(&outcome, incident.errno);
+        let (deleted, inserted, detail) = match &outcome {
+            Outcome::Repaired {
+                deleted, inserted, ..
+            } => (*deleted, *inserted, String::new()),
+            Outcome::Refused { reason, .. }
+            | Outcome::Failed { reason }
+            | Outcome::Busy { reason } => (0, 0, reason.clone()),
+            Outcome::DryRun { statements } => (0, 0, format!("{} statements", statements.len())),
+        };
+        if let Outcome::Refused { kind, .. } = &outcome {
+            cfg.telemetry.refused(&self.log.name(), kind.label());
+        }
+        cfg.telemetry.repair(
+            &self.log.name(),
+            crate::metrics::IncidentSummary {
+                deleted,
+                inserted,
+                ..incident_summary(incident, outcome.label(), &detail)
+            },
+            started.elapsed(),
+        );
+        cfg.telemetry
+            .set_state(&self.log.name(), verdict.state.label());
+        for (level, line) in &verdict.lines {
+            self.log.write(level.label(), line);
+        }
+        if let Outcome::DryRun { statements } = &outcome {
+            print_dry_run(r, incident, statements);
+        }
+        if let Some(msg) = &verdict.record_alert {
+            cfg.telemetry.record_incomplete(&self.log.name(), msg);
+            self.record_alert = Some(msg.clone());
+        }
+        if let Some(reason) = &verdict.park {
+            self.park(incident, reason);
+        }
+        if verdict.give_up {
+            self.given_up.insert(crate::policy::key_of(incident));
+        }
+        if verdict.repaired {
+            self.repairs += 1;
+            if let Some(b) = self.breaker.as_mut() {
+                b.record(Instant::now());
+            }
+            if cfg.once
+                && let Some(r) = self.replica.as_mut()
+            {
+                // Let the SQL thread work through what is already relayed, so the next
+                // conflict (if any) shows before this run reports the instance healthy.
+                settle(r, connection, cfg.verify_timeout);
+            }
+        }
+        Poll::Again {
+            state: verdict.final_state,
+            repaired: verdict.repaired,
+        }
+    }
+}
+
+/// `--dry-run`: a script for the mysql client, as the agent would run it (one
+/// transaction, kept out of the replica's binlog, the same session as a repair's:
+/// TIMESTAMP literals are UTC); the restart is left to the reader, as a comment.
+fn print_dry_run(r: &Replica, incident: &crate::status::Incident, statements: &[String]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "-- repl-repair dry run, instance {}: error {} at relay log {}:{}; a repair would run:\n{};\nBEGIN;",
+        crate::record::inert(&r.name),
+        incident.errno,
+        crate::record::inert(&incident.relay_log_file),
+        incident.relay_log_pos,
+        crate::sql::SESSION_SETTINGS.join(";\n"),
+    );
+    for s in statements {
+        let _ = writeln!(out, "{s};");
+    }
+    let _ = writeln!(
+        out,
+        "COMMIT;\n-- then restart replication: {};",
+        crate::record::inert(&r.flavor.start_sql_thread_sql(&incident.connection))
+    );
+    let _ = out.flush();
 }
