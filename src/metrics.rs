@@ -439,6 +439,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refusals_are_counted_by_kind() {
+        let t = Telemetry::new();
+        t.refused("db1", crate::plan::RefusalKind::Trigger.label());
+        t.refused("db1", crate::plan::RefusalKind::Trigger.label());
+        t.refused("db1", crate::plan::RefusalKind::NotDrift.label());
+        let m = t.metrics_text();
+        assert!(
+            m.contains("repl_repair_refusals_total{instance=\"db1\",reason=\"trigger\"} 2"),
+            "{m}"
+        );
+        assert!(
+            m.contains("repl_repair_refusals_total{instance=\"db1\",reason=\"not-drift\"} 1"),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn an_incomplete_record_is_counted_and_shown_in_status() {
         let t = Telemetry::new();
         t.set_state("db1", "healthy");

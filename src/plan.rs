@@ -177,15 +177,11 @@ impl RepairPlan {
                 let condition = if chunk.len() == 1 {
                     chunk[0].condition.clone()
                 } else if single && first.except.is_none() {
-                    let col = sql::ident(&t.columns[key.parts[0].column].name);
                     let lits: Vec<&str> = chunk.iter().map(|d| d.literals[0].as_str()).collect();
-                    format!("{col} IN ({})", lits.join(", "))
+                    sql::in_list(&t.columns[key.parts[0].column], &lits)
                 } else {
-                    chunk
-                        .iter()
-                        .map(|d| format!("({})", d.condition))
-                        .collect::<Vec<_>>()
-                        .join(" OR ")
+                    let conds: Vec<&str> = chunk.iter().map(|d| d.condition.as_str()).collect();
+                    sql::any_of(&conds)
                 };
                 out.push(Batch::Delete {
                     table: t,
@@ -507,7 +503,7 @@ impl Planner {
                 self.plan.deletes.push(DeleteStep {
                     table: t.clone(),
                     key_index: kk,
-                    condition: format!("{} AND NOT ({})", key_condition(t, key, &lits), id_cond),
+                    condition: sql::but_not(&key_condition(t, key, &lits), &id_cond),
                     literals: lits,
                     except: Some(id_cond.clone()),
                     pending: id_pending.into_iter().chain(pending).collect(),
@@ -723,12 +719,13 @@ fn key_literals(
 }
 
 fn key_condition(t: &TableInfo, key: &UniqueKey, lits: &[String]) -> String {
-    key.parts
+    let parts: Vec<String> = key
+        .parts
         .iter()
         .zip(lits)
         .map(|(p, l)| sql::condition(&t.columns[p.column], l, p.prefix, false))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+        .collect();
+    sql::all_of(&parts)
 }
 
 fn whole_row_literals(t: &TableInfo, row: &Row) -> Result<Vec<String>, Refusal> {
@@ -739,13 +736,13 @@ fn whole_row_literals(t: &TableInfo, row: &Row) -> Result<Vec<String>, Refusal> 
 }
 
 fn whole_row_condition(t: &TableInfo, lits: &[String]) -> String {
-    t.columns[..t.mapped]
+    let parts: Vec<String> = t.columns[..t.mapped]
         .iter()
         .filter(|c| !c.generated)
         .zip(lits)
         .map(|(c, l)| sql::condition(c, l, None, true))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+        .collect();
+    sql::all_of(&parts)
 }
 
 #[cfg(test)]

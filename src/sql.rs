@@ -311,6 +311,55 @@ pub fn condition(col: &ColumnInfo, lit: &str, prefix: Option<u32>, null_safe: bo
     }
 }
 
+/// `a AND b AND …`: every condition holds.
+pub fn all_of<S: AsRef<str>>(conds: &[S]) -> String {
+    conds
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `(a) OR (b) OR …`: any condition holds.
+pub fn any_of<S: AsRef<str>>(conds: &[S]) -> String {
+    conds
+        .iter()
+        .map(|c| format!("({})", c.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// `cond AND NOT (except)`: the rows matching `cond`, bar the one `except` names.
+pub fn but_not(cond: &str, except: &str) -> String {
+    format!("{cond} AND NOT ({except})")
+}
+
+/// `col IN (lit, …)`.
+pub fn in_list<S: AsRef<str>>(col: &ColumnInfo, lits: &[S]) -> String {
+    let lits: Vec<&str> = lits.iter().map(AsRef::as_ref).collect();
+    format!("{} IN ({})", ident(&col.name), lits.join(", "))
+}
+
+/// How many rows of `t` match `cond`.
+pub fn count_where(t: &TableInfo, cond: &str) -> String {
+    format!("SELECT {TAG} COUNT(*) FROM {} WHERE {cond}", table(t))
+}
+
+/// A temporal literal `'…'` from text of digits and `-: .` only (anything else → `None`).
+pub fn temporal_literal(text: &str) -> Option<String> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || b"-: .".contains(&b))
+        .then(|| format!("'{text}'"))
+}
+
+/// Text as a UTF-8 string literal (hex, so no byte needs escaping).
+pub fn utf8_literal(text: &str) -> String {
+    format!("_utf8mb4 {}", hex(text.as_bytes()))
+}
+
+/// How many triggers a table has (parameters: schema, table).
+pub const TRIGGER_COUNT: &str = "SELECT /* repl-repair */ COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?";
+
 pub fn delete(t: &TableInfo, condition: &str) -> String {
     format!("DELETE {TAG} FROM {} WHERE {condition}", table(t))
 }

@@ -217,7 +217,7 @@ pub fn target_table(sql: &str, default_schema: &str) -> Option<(String, String)>
 fn part_literal(text: &str, col: &ColumnInfo) -> Option<String> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let signed = |s: &str| digits(s.strip_prefix('-').unwrap_or(s));
-    let quoted = || format!("'{text}'");
+    let quoted = || sql::temporal_literal(text);
     match col.data_type.as_str() {
         "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
             let ok = if col.unsigned {
@@ -232,15 +232,16 @@ fn part_literal(text: &str, col: &ColumnInfo) -> Option<String> {
             (signed(int) && digits(frac) && text.len() <= 70).then(|| text.to_string())
         }
         "year" => (text.len() == 4 && digits(text)).then(|| text.to_string()),
-        "date" => is_date(text).then(quoted),
+        "date" => is_date(text).then(quoted).flatten(),
         "datetime" => {
             let (date, time) = text.split_once(' ')?;
-            (is_date(date) && is_time(time, false)).then(quoted)
+            (is_date(date) && is_time(time, false))
+                .then(quoted)
+                .flatten()
         }
-        "time" => is_time(text, true).then(quoted),
+        "time" => is_time(text, true).then(quoted).flatten(),
         "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
-            let hex: String = text.bytes().map(|b| format!("{b:02X}")).collect();
-            Some(format!("_utf8mb4 X'{hex}'"))
+            Some(sql::utf8_literal(text))
         }
         _ => None,
     }
@@ -505,11 +506,7 @@ pub fn plan(
             ))
         })?;
     let triggers: Option<u64> = conn
-        .exec_first(
-            "SELECT /* repl-repair */ COUNT(*) FROM information_schema.TRIGGERS \
-             WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?",
-            (&schema, &table),
-        )
+        .exec_first(sql::TRIGGER_COUNT, (&schema, &table))
         .map_err(|e| refuse(format!("cannot read the triggers of {schema}.{table}: {e}")))?;
     if triggers.unwrap_or(0) > 0 {
         return Err(refuse(format!(
@@ -526,22 +523,19 @@ pub fn plan(
         .collect();
     let candidates = splits(&dup.value, &cols)?;
     let condition = |lits: &[String]| -> String {
-        key.parts
+        let parts: Vec<String> = key
+            .parts
             .iter()
             .zip(&cols)
             .zip(lits)
             .map(|((p, c), l)| sql::condition(c, l, p.prefix, false))
-            .collect::<Vec<_>>()
-            .join(" AND ")
+            .collect();
+        sql::all_of(&parts)
     };
     let mut found: Vec<(Vec<String>, String, u64)> = Vec::new();
     for lits in candidates.iter() {
         let cond = condition(lits);
-        let probe = format!(
-            "SELECT {} COUNT(*) FROM {} WHERE {cond}",
-            sql::TAG,
-            sql::table(&t)
-        );
+        let probe = sql::count_where(&t, &cond);
         let n: Option<u64> = conn
             .query_first(&probe)
             .map_err(|e| refuse(format!("{probe}: {e}")))?;
