@@ -39,6 +39,9 @@ fn agent(lab: &Lab, user: &str, extra: &[&str]) -> Command {
         .arg(format!("r1={}", lab.get("REPLICA_SOCKET")))
         .arg("--journal-dir")
         .arg(lab.journal_dir())
+        // Every test names its instance r1: each lab gets its own lock directory.
+        .arg("--lock-dir")
+        .arg(lab.dir.join("locks"))
         .arg("--once")
         .args(extra)
         .env("MYSQL_PWD", p);
