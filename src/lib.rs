@@ -8,11 +8,13 @@
 pub mod apply;
 pub mod binlog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dump;
 pub mod limits;
 pub mod locate;
 pub mod metrics;
+pub mod option_file;
 pub mod plan;
 pub mod record;
 pub mod repair;
