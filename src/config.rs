@@ -8,7 +8,8 @@ use crate::watch::{InstanceTarget, WorkerConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Validated configuration: one worker config per instance.
+/// Validated configuration: process-wide settings for main.rs, and one [`WorkerConfig`]
+/// per instance, all built in [`Args::into_config`].
 #[derive(Debug, Clone)]
 pub struct Config {
     pub workers: Vec<WorkerConfig>,
@@ -26,15 +27,10 @@ pub struct Config {
 }
 
 /// Asks for the password on the controlling terminal (`/dev/tty`, not stdin, which may
-/// be a pipe) with echo off, like `mysql -p`. `None` when there is no terminal.
+/// be a pipe) with echo off, like `mysql -p`. `None` when there is no terminal (cron,
+/// systemd): logging is not set up yet, so the caller's error is all the user sees.
 fn prompt_password() -> Option<String> {
-    match rpassword::prompt_password("Enter password: ") {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::debug!("password prompt on /dev/tty: {e}");
-            None
-        }
-    }
+    rpassword::prompt_password("Enter password: ").ok()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,8 @@
 //!
 //! The pipeline, one module per stage: [`watch`] (poll, via [`status`]) → [`locate`] →
 //! [`binlog`] (decode) → [`plan`] (with [`schema`], [`sql`]) → [`apply`] → [`record`];
-//! [`repair`] runs one incident through it, [`cli`] builds the configuration.
+//! [`repair`] runs one incident through it. [`cli`] parses the flags, [`config`] validates
+//! them (with [`option_file`]) into the configuration; [`clock`] formats every timestamp.
 
 pub mod apply;
 pub mod binlog;
