@@ -385,7 +385,11 @@ fn prepare_dir(dir: &Path, what: &'static str) -> Result<(), ConfigError> {
 /// The journal is written before every DELETE: find out now, not mid-repair, when
 /// that cannot work.
 fn probe_writable(dir: &Path) -> Result<(), ConfigError> {
-    let probe = dir.join(format!(".repl-repair-probe.{}", std::process::id()));
+    // Unique per call, not only per process: two validations at once (tests) must not
+    // take each other's probe for a read-only directory.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(".repl-repair-probe.{}.{n}", std::process::id()));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
