@@ -3,16 +3,19 @@
 //!
 //! The pipeline, one module per stage: [`watch`] (poll, via [`status`]) → [`locate`] →
 //! [`binlog`] (decode) → [`plan`] (with [`schema`], [`sql`]) → [`apply`] → [`record`];
-//! [`repair`] runs one incident through it, [`cli`] builds the configuration.
+//! [`repair`] runs one incident through it. [`cli`] parses the flags, [`config`] validates
+//! them (with [`option_file`]) into the configuration; [`clock`] formats every timestamp.
 
 pub mod apply;
 pub mod binlog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dump;
 pub mod limits;
 pub mod locate;
 pub mod metrics;
+pub mod option_file;
 pub mod plan;
 pub mod policy;
 pub mod record;

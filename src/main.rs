@@ -2,7 +2,8 @@
 //! the exit code here and nowhere else.
 
 use clap::Parser;
-use repl_repair::cli::{Args, Config};
+use repl_repair::cli::Args;
+use repl_repair::config::Config;
 use repl_repair::watch::{self, FinalState, Summary};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -11,7 +11,6 @@ use crate::sql;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An instance name as one path component, for every file the agent names after an
 /// instance (lock files, instance logs, journal, audit and dead-letter directories).
@@ -76,10 +75,7 @@ impl Journal {
     /// the rest when a DBA replays the journal.
     /// `position` identifies the failing transaction (see [`Journal::committed_at`]).
     pub fn start(&self, instance: &str, position: &str, about: &str) -> JournalFile {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let stamp = format!("{}.{:06}", now.as_secs(), now.subsec_micros());
+        let stamp = crate::clock::file_stamp();
         let safe = safe_name(instance);
         JournalFile {
             path: self.dir.join(format!("{safe}-{stamp}.undo.sql")),
@@ -459,7 +455,7 @@ impl Audit {
             json_string(&table.name),
             s.errno,
             json_string(&s.plan_id),
-            json_string(&crate::watch::utc_now()),
+            json_string(&crate::clock::rfc3339_now()),
         ));
     }
 
@@ -499,13 +495,9 @@ pub fn write_dead_letter(
     message: &str,
     rows_json: &str,
 ) -> Result<PathBuf, JournalError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
     let path = dir.join(format!(
-        "{}.{:06}-{}.json",
-        now.as_secs(),
-        now.subsec_micros(),
+        "{}-{}.json",
+        crate::clock::file_stamp(),
         source.relay_pos
     ));
     let err = |source| JournalError {
@@ -526,7 +518,7 @@ pub fn write_dead_letter(
         json_string(&s.primary_file),
         s.end_log_pos,
         json_string(&s.gtid),
-        json_string(&crate::watch::utc_now()),
+        json_string(&crate::clock::rfc3339_now()),
     );
     let mut f = File::create(&path).map_err(err)?;
     f.write_all(body.as_bytes()).map_err(err)?;

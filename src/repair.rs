@@ -130,10 +130,7 @@ fn source_of(replica: &Replica, incident: &Incident, gtid: Option<&str>) -> crat
             "{}-{}-{}",
             replica.name,
             incident.relay_log_pos,
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros()
+            crate::clock::unix_micros()
         ),
     }
 }

@@ -161,20 +161,6 @@ fn frac(micros: u32, fsp: u8) -> String {
     }
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Renders a value decoded from a row image as a literal for column `col`. TIMESTAMPs are
 /// rendered in UTC: the applying session runs with `time_zone = '+00:00'`.
 pub fn literal(v: &Value, col: &ColumnInfo) -> Result<String, RenderError> {
@@ -245,14 +231,9 @@ pub fn literal(v: &Value, col: &ColumnInfo) -> Result<String, RenderError> {
             if *seconds == 0 && *micros == 0 {
                 "'0000-00-00 00:00:00'".into()
             } else {
-                let s = i64::from(*seconds);
-                let (y, m, d) = civil_from_days(s.div_euclid(86_400));
-                let t = s.rem_euclid(86_400);
                 format!(
-                    "'{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}{}'",
-                    t / 3600,
-                    (t / 60) % 60,
-                    t % 60,
+                    "'{}{}'",
+                    crate::clock::utc_date_time(i64::from(*seconds), ' '),
                     frac(*micros, *fsp)
                 )
             }

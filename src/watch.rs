@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How to reach one instance.
 #[derive(Debug, Clone)]
@@ -63,22 +63,6 @@ pub struct InstanceLog {
     file: Mutex<Option<crate::record::RotatingFile>>,
 }
 
-pub fn utc_now() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let s = now.as_secs() as i64;
-    let (y, m, d) = crate::sql::civil_from_days(s.div_euclid(86_400));
-    let t = s.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t / 3600,
-        (t / 60) % 60,
-        t % 60,
-        now.subsec_millis()
-    )
-}
-
 impl InstanceLog {
     fn new(label: &str, dir: Option<&Path>) -> Self {
         InstanceLog {
@@ -120,7 +104,7 @@ impl InstanceLog {
         if let Ok(mut f) = self.file.lock()
             && let Some(f) = f.as_mut()
         {
-            let _ = writeln!(f, "{} {level} [{name}] {msg}", utc_now());
+            let _ = writeln!(f, "{} {level} [{name}] {msg}", crate::clock::rfc3339_now());
         }
     }
 
@@ -367,7 +351,7 @@ fn incident_summary(
         detail: detail.to_string(),
         deleted: 0,
         inserted: 0,
-        at: utc_now(),
+        at: crate::clock::rfc3339_now(),
     }
 }
 

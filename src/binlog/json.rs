@@ -10,7 +10,7 @@
 
 use super::DecodeErrorKind;
 use super::cursor::Cursor;
-use super::value::decimal;
+use super::decimal::decimal;
 use std::fmt::Write;
 
 const SMALL_OBJECT: u8 = 0x0;

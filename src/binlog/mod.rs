@@ -7,10 +7,12 @@
 //!
 //! Layout follows the wire format: [`header`] (common header, format description event,
 //! checksums), [`reader`] (one file, event by event, bounded buffer), [`table_map`],
-//! [`rows`] (WRITE/UPDATE/DELETE rows v1 and v2 over one core), [`value`] (column values).
+//! [`rows`] (WRITE/UPDATE/DELETE rows v1 and v2 over one core), [`value`] (column values),
+//! [`json`] and [`decimal`] (encodings inside them).
 
 pub mod compress;
 pub mod cursor;
+pub mod decimal;
 pub mod events;
 pub mod header;
 pub mod json;
