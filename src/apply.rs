@@ -6,7 +6,6 @@
 
 use crate::plan::{Batch, BatchLimits, InsertStep, RepairPlan};
 use crate::record::{Audit, JournalError, JournalFile, Source, json_row};
-use crate::replica::RepairSession;
 use crate::sql::{self, TAG};
 use crate::status::{Flavor, Incident};
 use mysql::Conn;
@@ -155,7 +154,7 @@ impl SavedSession {
     }
 }
 
-/// The only writer: handed out by [`RepairSession::applier`] while the repair lock is
+/// The only writer: handed out by `RepairSession::applier` while the repair lock is
 /// held; nothing else in the agent can run a changing statement on a replica.
 pub struct Applier<'a> {
     conn: &'a mut Conn,
@@ -446,19 +445,19 @@ pub enum Verification {
 
 /// Polls the status until the SQL thread has left the failing transaction behind, has
 /// stopped on it again, or `timeout` passes.
+/// `status` reads the incident's connection status (`status_sql` names it in errors).
 pub fn verify(
-    session: &mut RepairSession<'_>,
+    mut status: impl FnMut() -> Result<Option<crate::status::ReplicaStatus>, mysql::Error>,
+    status_sql: &str,
     incident: &Incident,
     timeout: Duration,
 ) -> Result<Verification, ApplyError> {
     let start = Instant::now();
     loop {
-        let st = session
-            .status(&incident.connection)
-            .map_err(|source| ApplyError::Sql {
-                statement: session.replica().flavor.show_status_sql().to_string(),
-                source,
-            })?;
+        let st = status().map_err(|source| ApplyError::Sql {
+            statement: status_sql.to_string(),
+            source,
+        })?;
         if let Some(st) = st {
             let moved = st.exec_master_log_file != incident.exec_master_log_file
                 || st.exec_master_log_pos != incident.exec_master_log_pos;

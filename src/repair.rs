@@ -572,7 +572,13 @@ fn restart_and_verify(
         });
     }
     let restarted_at = Instant::now();
-    match apply::verify(session, incident, opts.verify_timeout) {
+    let status_sql = session.replica().flavor.show_status_sql();
+    match apply::verify(
+        || session.status(&incident.connection),
+        status_sql,
+        incident,
+        opts.verify_timeout,
+    ) {
         Ok(v) => Round::Applied(applied, journal_path, v, restarted_at),
         Err(e) => Round::Done(Outcome::Failed {
             reason: format!("fixes committed, but the restarted SQL thread cannot be checked: {e}"),

@@ -200,8 +200,8 @@ impl TableInfo {
             .find(|k| k.parts.iter().any(|p| p.column >= n))
         {
             return Err(format!(
-                "unique key {} of {}.{} covers a column the primary's table does not have (the table map has {} of its {} columns)",
-                crate::sql::ident(&k.name),
+                "unique key '{}' of {}.{} covers a column the primary's table does not have (the table map has {} of its {} columns)",
+                k.name,
                 self.schema,
                 self.name,
                 n,
