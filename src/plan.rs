@@ -61,6 +61,21 @@ pub struct InsertStep {
 }
 
 impl InsertStep {
+    /// What the step costs a batch: its SQL text, and the bytes of its large values
+    /// (held in session variables until the batch's INSERT runs), times its copies.
+    pub fn weight(&self) -> usize {
+        let big: usize = self
+            .big
+            .iter()
+            .map(|(col, _)| match self.row.get(*col) {
+                Some(Some(Value::Bytes(b))) => b.len(),
+                _ => 0,
+            })
+            .sum();
+        let text: usize = self.values.iter().map(|v| v.len() + 2).sum::<usize>();
+        big + (text + self.identity.len()) * self.copies.max(1) as usize
+    }
+
     /// The statements that load this step's large values into their session variables.
     pub fn variable_statements(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -198,9 +213,7 @@ impl RepairPlan {
                 .take_while(|s| Arc::ptr_eq(&s.table, &first.table) && s.columns == first.columns)
                 .collect();
             i += run.len();
-            for chunk in chunks(&run, limits, |s| {
-                s.values.iter().map(|v| v.len() + 2).sum::<usize>() + s.identity.len()
-            }) {
+            for chunk in chunks(&run, limits, InsertStep::weight) {
                 out.push(Batch::Insert {
                     table: &first.table,
                     steps: chunk,
@@ -899,6 +912,82 @@ mod tests {
         let plan = p.finish(&pending);
         let conds: Vec<&str> = plan.deletes.iter().map(|d| d.condition.as_str()).collect();
         assert_eq!(conds, vec!["`id` = 6", "`k` = 60"]);
+    }
+
+    #[test]
+    fn large_values_go_through_session_variables_one_row_per_batch() {
+        let mut t = (*table()).clone();
+        t.columns[2].data_type = "longblob".into();
+        let t = Arc::new(t);
+        let big = vec![0x27u8; sql::BIG_VALUE + 1];
+        let mut p = Planner::new();
+        for id in [1, 2] {
+            p.feed(
+                &t,
+                &RowChange {
+                    op: RowOp::Delete,
+                    before: Some(vec![
+                        int(id),
+                        Some(Value::Null),
+                        Some(Value::Bytes(big.clone())),
+                    ]),
+                    after: None,
+                },
+            )
+            .unwrap();
+        }
+        let plan = p.finish(&HashSet::new());
+        let limits = BatchLimits {
+            rows: 5000,
+            bytes: sql::BIG_VALUE + 1024,
+        };
+        let inserts: Vec<Vec<String>> = plan
+            .batches(limits)
+            .iter()
+            .filter(|b| matches!(b, Batch::Insert { .. }))
+            .map(|b| b.script())
+            .collect();
+        assert_eq!(inserts.len(), 2, "each large row is its own batch");
+        let script = &inserts[0];
+        assert!(
+            script[0].starts_with("SET @repl_repair_v1 = X'2727"),
+            "{}",
+            &script[0][..40]
+        );
+        assert!(
+            script
+                .last()
+                .unwrap()
+                .ends_with("VALUES (1, NULL, @repl_repair_v1)"),
+            "{}",
+            script.last().unwrap()
+        );
+        assert!(script.iter().all(|s| s.len() < 2 * sql::CHUNK + 100));
+    }
+
+    #[test]
+    fn keyless_identical_rows_need_as_many_copies_as_the_deepest_deficit() {
+        let mut t = (*table()).clone();
+        t.unique_keys.clear();
+        let t = Arc::new(t);
+        let row = vec![int(4), int(40), int(0)];
+        let del = |r: &Row| RowChange {
+            op: RowOp::Delete,
+            before: Some(r.clone()),
+            after: None,
+        };
+        let mut p = Planner::new();
+        // Delete two copies, insert one back, delete two more: the deepest deficit is 3.
+        p.feed(&t, &del(&row)).unwrap();
+        p.feed(&t, &del(&row)).unwrap();
+        p.feed(&t, &ins(4, Some(40))).unwrap();
+        p.feed(&t, &del(&row)).unwrap();
+        p.feed(&t, &del(&row)).unwrap();
+        let plan = p.finish(&HashSet::new());
+        assert_eq!(plan.inserts.len(), 1);
+        assert_eq!(plan.inserts[0].copies, 3);
+        let script = plan.batches(BatchLimits::default())[0].script();
+        assert_eq!(script.last().unwrap().matches("(4, 40, 0)").count(), 3);
     }
 
     #[test]
