@@ -146,6 +146,11 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+
+    /// Set by `check`: build the configuration without creating or probing any
+    /// directory, so checking changes nothing on the host.
+    #[arg(skip)]
+    pub inspect_only: bool,
 }
 
 /// `-t` ceiling: ten years, so `Instant + t` cannot overflow.
@@ -192,6 +197,20 @@ pub enum Command {
         #[arg(long, default_value = "json", value_parser = ["json", "text"])]
         format: String,
     },
+    /// Check the setup, changing nothing: connection, replication (every connection),
+    /// the grants a repair needs, relay-log access, binlog settings, journal and lock
+    /// directories. One line per check; exit 0 ready, 1 some repairs would be refused,
+    /// 2 the agent cannot work here.
+    Check,
+    /// Print a shell completion script (used when packaging).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (used when packaging).
+    #[command(hide = true)]
+    Man,
 }
 
 impl Args {
@@ -347,7 +366,7 @@ impl Args {
         if self.max_repairs == Some(0) {
             return Err(ConfigError::MaxRepairs);
         }
-        if let Some(dir) = &self.logdir {
+        if let Some(dir) = self.logdir.as_ref().filter(|_| !self.inspect_only) {
             std::fs::create_dir_all(dir).map_err(|source| ConfigError::Logdir {
                 path: dir.clone(),
                 source,
@@ -423,13 +442,17 @@ impl Args {
             Some(d) => d.clone(),
             None => default_journal_dir()?,
         };
-        prepare_dir(&journal_dir, "journal directory")?;
-        probe_writable(&journal_dir)?;
+        if !self.inspect_only {
+            prepare_dir(&journal_dir, "journal directory")?;
+            probe_writable(&journal_dir)?;
+        }
         let lock_dir = match &self.lock_dir {
             Some(d) => d.clone(),
             None => default_lock_dir()?,
         };
-        prepare_dir(&lock_dir, "lock directory")?;
+        if !self.inspect_only {
+            prepare_dir(&lock_dir, "lock directory")?;
+        }
         let telemetry = std::sync::Arc::new(crate::metrics::Telemetry::new());
         let workers = targets
             .into_iter()

@@ -120,6 +120,25 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    match &args.command {
+        Some(repl_repair::cli::Command::Check) => {
+            return ExitCode::from(repl_repair::check::command(args));
+        }
+        Some(repl_repair::cli::Command::Man) => {
+            return match repl_repair::docs::man(&mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("repl-repair: cannot write the man page: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(repl_repair::cli::Command::Completions { shell }) => {
+            repl_repair::docs::completions(*shell, &mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     if let Some(repl_repair::cli::Command::Decode {
         files,
         start_position,
