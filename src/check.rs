@@ -484,31 +484,30 @@ fn check_relay_log(r: &Replica, st: &ReplicaStatus, rep: &mut Report) {
         r.relay.resolve(&r.relay.index.to_string_lossy())
     };
     let advice = "run repl-repair on the replica's host as the mysqld user or a member of its group (and make the files group-readable)";
-    if let Err(e) = std::fs::read_to_string(&index) {
-        rep.say(
-            "relay-log",
-            Level::Fail,
-            format!(
-                "{conn}: cannot read relay-log index {}: {e}; {advice}",
-                index.display()
-            ),
-        );
-        return;
-    }
     let opened = crate::binlog::BinlogReader::open(&file).and_then(|mut rd| {
         rd.next_event()?;
         Ok(())
     });
     match opened {
-        Ok(()) => rep.say(
-            "relay-log",
-            Level::Ok,
-            format!(
-                "{conn}: {} and {} readable; {PRIMARY}",
-                file.display(),
-                index.display()
+        Ok(()) => match std::fs::read_to_string(&index) {
+            Err(e) => rep.say(
+                "relay-log",
+                Level::Fail,
+                format!(
+                    "{conn}: cannot read relay-log index {}: {e}; {advice}",
+                    index.display()
+                ),
             ),
-        ),
+            Ok(_) => rep.say(
+                "relay-log",
+                Level::Ok,
+                format!(
+                    "{conn}: {} and {} readable; {PRIMARY}",
+                    file.display(),
+                    index.display()
+                ),
+            ),
+        },
         Err(e) => rep.say(
             "relay-log",
             Level::Fail,
