@@ -210,7 +210,11 @@ pub enum Command {
     },
     /// Print the man page in roff (used when packaging).
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write every page (repl-repair.1, repl-repair-check.1, …) into this directory
+        /// instead.
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Args {

@@ -7,6 +7,7 @@
 use crate::cli::Args;
 use clap::CommandFactory;
 use std::io::Write;
+use std::path::Path;
 
 /// Sections clap does not know about: where the package puts things, exit codes.
 const EXTRA: &str = r#".SH "EXIT STATUS"
@@ -42,6 +43,17 @@ pub fn man(out: &mut impl Write) -> std::io::Result<()> {
     let cmd = Args::command();
     clap_mangen::Man::new(cmd).render(out)?;
     out.write_all(EXTRA.as_bytes())
+}
+
+/// Writes every page into `dir`: `repl-repair.1` (with the sections above) and one per
+/// subcommand (`repl-repair-check.1`, …), which the main page refers to.
+pub fn man_pages(dir: &Path) -> std::io::Result<()> {
+    clap_mangen::generate_to(Args::command(), dir)?;
+    let main = dir.join("repl-repair.1");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&main)?
+        .write_all(EXTRA.as_bytes())
 }
 
 /// Writes the completion script for `shell` to `out`.

@@ -124,8 +124,12 @@ fn main() -> ExitCode {
         Some(repl_repair::cli::Command::Check) => {
             return ExitCode::from(repl_repair::check::command(args));
         }
-        Some(repl_repair::cli::Command::Man) => {
-            return match repl_repair::docs::man(&mut std::io::stdout().lock()) {
+        Some(repl_repair::cli::Command::Man { dir }) => {
+            let written = match dir {
+                Some(d) => repl_repair::docs::man_pages(d),
+                None => repl_repair::docs::man(&mut std::io::stdout().lock()),
+            };
+            return match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("repl-repair: cannot write the man page: {e}");

@@ -105,6 +105,8 @@ fn package_builds_installs_into_a_fresh_root_and_removal_keeps_the_journals() {
         ("etc/default/repl-repair", 0o644),
         ("etc/logrotate.d/repl-repair", 0o644),
         ("usr/share/man/man1/repl-repair.1.gz", 0o644),
+        ("usr/share/man/man1/repl-repair-check.1.gz", 0o644),
+        ("usr/share/man/man1/repl-repair-decode.1.gz", 0o644),
         ("usr/share/bash-completion/completions/repl-repair", 0o644),
         ("usr/share/zsh/vendor-completions/_repl-repair", 0o644),
         (
@@ -227,6 +229,16 @@ fn package_builds_installs_into_a_fresh_root_and_removal_keeps_the_journals() {
     ] {
         assert!(man.contains(want), "man page lacks {want:?}:\n{man}");
     }
+
+    let check_page = run(Command::new("man")
+        .arg("-l")
+        .arg(p("usr/share/man/man1/repl-repair-check.1.gz"))
+        .env("MANPAGER", "cat"));
+    assert!(
+        String::from_utf8_lossy(&check_page.stdout).contains("changing nothing"),
+        "{}",
+        text(&check_page)
+    );
 
     // bash completes flags and subcommands with the installed script.
     let complete = |words: &str| {
