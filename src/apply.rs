@@ -398,38 +398,11 @@ fn pause_for_tests(var: &str) {
 /// Whether the repair user may restart the SQL thread, read from its grants (`SHOW
 /// GRANTS` lists the user's and its active role's): checked before any row is touched.
 pub fn check_restart_privilege(reader: &mut impl Queryable) -> Result<(), String> {
-    let lines: Vec<String> = reader
-        .query("SHOW GRANTS /* repl-repair */")
-        .map_err(|e| format!("cannot read the repair user's grants (SHOW GRANTS): {e}"))?;
-    if grants_allow_restart(&lines) {
+    if crate::grants::read(reader)?.global_any(crate::grants::RESTART) {
         Ok(())
     } else {
         Err("the repair user may not restart the SQL thread: grant it REPLICATION SLAVE ADMIN (MariaDB 10.5+), REPLICATION_SLAVE_ADMIN (MySQL 8) or SUPER on *.*".into())
     }
-}
-
-/// `GRANT <privileges> ON *.* TO …` lines holding one that allows `START SLAVE`.
-fn grants_allow_restart(lines: &[String]) -> bool {
-    lines.iter().any(|line| {
-        let up = line.to_ascii_uppercase();
-        let Some((privs, target)) = up
-            .strip_prefix("GRANT ")
-            .and_then(|rest| rest.split_once(" ON "))
-        else {
-            return false;
-        };
-        target.trim_start().starts_with("*.* TO ")
-            && privs.split(',').map(str::trim).any(|p| {
-                matches!(
-                    p,
-                    "ALL"
-                        | "ALL PRIVILEGES"
-                        | "SUPER"
-                        | "REPLICATION SLAVE ADMIN"
-                        | "REPLICATION_SLAVE_ADMIN"
-                )
-            })
-    })
 }
 
 /// How the SQL thread behaved after the restart.
@@ -483,7 +456,9 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    fn grants_allow_restart(lines: &[String]) -> bool {
+        crate::grants::Grants::parse(lines).global_any(crate::grants::RESTART)
+    }
 
     #[test]
     fn restart_privilege_from_grants() {

@@ -146,6 +146,11 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+
+    /// Set by `check`: build the configuration without creating or probing any
+    /// directory, so checking changes nothing on the host.
+    #[arg(skip)]
+    pub inspect_only: bool,
 }
 
 /// `-t` ceiling: ten years, so `Instant + t` cannot overflow.
@@ -191,6 +196,24 @@ pub enum Command {
         /// json (one change event per line) or text.
         #[arg(long, default_value = "json", value_parser = ["json", "text"])]
         format: String,
+    },
+    /// Check the setup, changing nothing: connection, replication (every connection),
+    /// the grants a repair needs, relay-log access, binlog settings, journal and lock
+    /// directories. One line per check; exit 0 ready, 1 some repairs would be refused,
+    /// 2 the agent cannot work here.
+    Check,
+    /// Print a shell completion script (used when packaging).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (used when packaging).
+    #[command(hide = true)]
+    Man {
+        /// Write every page (repl-repair.1, repl-repair-check.1, …) into this directory
+        /// instead.
+        dir: Option<PathBuf>,
     },
 }
 

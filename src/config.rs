@@ -108,7 +108,8 @@ impl Args {
         if self.max_repairs == Some(0) {
             return Err(ConfigError::MaxRepairs);
         }
-        if let Some(dir) = &self.logdir {
+        // `check` changes nothing on the host: no directory is created or probed.
+        if let Some(dir) = self.logdir.as_ref().filter(|_| !self.inspect_only) {
             std::fs::create_dir_all(dir).map_err(|source| ConfigError::Logdir {
                 path: dir.clone(),
                 source,
@@ -119,13 +120,17 @@ impl Args {
             Some(d) => d.clone(),
             None => default_journal_dir()?,
         };
-        prepare_dir(&journal_dir, "journal directory")?;
-        probe_writable(&journal_dir)?;
+        if !self.inspect_only {
+            prepare_dir(&journal_dir, "journal directory")?;
+            probe_writable(&journal_dir)?;
+        }
         let lock_dir = match &self.lock_dir {
             Some(d) => d.clone(),
             None => default_lock_dir()?,
         };
-        prepare_dir(&lock_dir, "lock directory")?;
+        if !self.inspect_only {
+            prepare_dir(&lock_dir, "lock directory")?;
+        }
         let telemetry = std::sync::Arc::new(crate::metrics::Telemetry::new());
         // Every setting a worker needs, shared by all of them; only the target differs.
         let template = WorkerConfig {

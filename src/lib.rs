@@ -8,10 +8,13 @@
 
 pub mod apply;
 pub mod binlog;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod docs;
 pub mod dump;
+pub mod grants;
 pub mod limits;
 pub mod locate;
 pub mod metrics;

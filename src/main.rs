@@ -121,6 +121,29 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    match &args.command {
+        Some(repl_repair::cli::Command::Check) => {
+            return ExitCode::from(repl_repair::check::command(args));
+        }
+        Some(repl_repair::cli::Command::Man { dir }) => {
+            let written = match dir {
+                Some(d) => repl_repair::docs::man_pages(d),
+                None => repl_repair::docs::man(&mut std::io::stdout().lock()),
+            };
+            return match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("repl-repair: cannot write the man page: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(repl_repair::cli::Command::Completions { shell }) => {
+            repl_repair::docs::completions(*shell, &mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     if let Some(repl_repair::cli::Command::Decode {
         files,
         start_position,

@@ -86,6 +86,14 @@ impl Replica {
         crate::status::read(&mut self.reader(), &flavor, connection)
     }
 
+    /// Whether this user may keep a session out of the binlog (`sql_log_bin = 0`, which
+    /// a repair needs): set and put back on this session, changing no data (`check`).
+    pub fn probe_sql_log_bin(&mut self) -> Result<(), mysql::Error> {
+        self.conn
+            .query_drop(crate::sql::SQL_LOG_BIN_OFF)
+            .and_then(|_| self.conn.query_drop(crate::sql::SQL_LOG_BIN_ON))
+    }
+
     /// Takes the repair lock of `connection` and opens the only session that may write.
     pub fn begin_repair(&mut self, connection: &str) -> Result<RepairSession<'_>, LockError> {
         let lock = crate::sql::repair_lock_name(connection);

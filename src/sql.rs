@@ -69,6 +69,10 @@ pub fn variable_value(var: &str, col: &ColumnInfo) -> String {
     }
 }
 
+/// `repl-repair check`'s probe of the sql_log_bin privilege, and its undoing.
+pub const SQL_LOG_BIN_OFF: &str = "SET SESSION sql_log_bin = 0 /* repl-repair check */";
+pub const SQL_LOG_BIN_ON: &str = "SET SESSION sql_log_bin = 1 /* repl-repair check */";
+
 /// The session variables a repair changes, as they are before it.
 pub const SESSION_READ: &str = "SELECT /* repl-repair */ @@SESSION.sql_log_bin, @@SESSION.time_zone, @@SESSION.sql_mode, @@SESSION.foreign_key_checks, @@SESSION.character_set_results";
 
