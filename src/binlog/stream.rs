@@ -78,6 +78,11 @@ impl DecodedEvents {
         Ok(())
     }
 
+    /// The underlying reader (e.g. to ask whether `open_at` seeked or walked).
+    pub fn reader(&self) -> &BinlogReader {
+        &self.reader
+    }
+
     /// The file being read.
     pub fn path(&self) -> &Path {
         &self.file
