@@ -4,8 +4,13 @@
 //! transaction, on relay files of real MariaDB 10.11 servers (fixtures/mariadb-10.11) and
 //! files spliced from their events: a transaction after a second primary FDE that changes
 //! the checksum mode (the primary rotated its binlog after `SET GLOBAL binlog_checksum`),
-//! a corrupt event at the position, a position inside an event.
+//! a corrupt event at the position, a position inside an event; and live, a repair in a
+//! relay file mixing the replica's CRC32 FDE with the primary's checksum-less one.
 
+mod support;
+
+use mysql::prelude::Queryable;
+use repl_repair::binlog::header::ChecksumAlg;
 use repl_repair::binlog::{self, BinlogReader, DecodedEvents, EventType, RowOp};
 use repl_repair::locate::{self, RelayLogs, Target};
 use std::io::Write;
@@ -249,4 +254,57 @@ fn a_position_in_the_middle_of_a_transaction_reads_the_same_either_way() {
     assert!(first[0].starts_with("2384 TableMap"), "{first:?}");
     let walked = DecodedEvents::new(BinlogReader::open_at_by_walking(&f, pos).unwrap());
     assert_eq!(first, rest(walked));
+}
+
+/// Live: the primary turns checksums off (`SET GLOBAL binlog_checksum = NONE`). Observed
+/// on MariaDB 10.11: the replica starts a new relay file, so the failing transaction's
+/// file mixes modes (the replica's CRC32 FDE, then the primary's NONE FDE) but holds one
+/// primary FDE. The agent seeks straight to the position under that FDE and repairs.
+#[test]
+fn live_repair_after_the_primary_turned_checksums_off_seeks() {
+    let lab = support::Lab::up("seek_fde", &["--checksum", "CRC32"]);
+    lab.on_primary(&[
+        "CREATE DATABASE lab",
+        "CREATE TABLE lab.t (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO lab.t VALUES (1, 1), (2, 2)",
+    ]);
+    lab.wait_caught_up();
+    lab.on_primary(&["SET GLOBAL binlog_checksum = NONE"]);
+    lab.on_primary(&["INSERT INTO lab.t VALUES (3, 3)"]);
+    lab.wait_caught_up();
+    lab.drift("INSERT INTO lab.t VALUES (5, 50)");
+    lab.on_primary(&["INSERT INTO lab.t VALUES (4, 4), (5, 5), (6, 6)"]);
+    let st = lab.wait_for_error(1062);
+
+    let relay = lab
+        .dir
+        .join("replica/data")
+        .join(Path::new(&st["Relay_Log_File"]).file_name().unwrap());
+    let pos: u64 = st["Relay_Log_Pos"].parse().unwrap();
+    let primary_id: u32 = st["Master_Server_Id"].parse().unwrap();
+    let mut r = BinlogReader::open(&relay).unwrap();
+    let mut fdes = Vec::new();
+    while let Some(ev) = r.next_event().unwrap() {
+        if ev.header.event_type == EventType::FORMAT_DESCRIPTION && ev.offset < pos {
+            fdes.push((ev.header.server_id == primary_id, ev.fde.checksum));
+        }
+    }
+    assert_eq!(
+        fdes,
+        [(false, ChecksumAlg::Crc32), (true, ChecksumAlg::None)],
+        "(from the primary, checksum) of the FDEs before {}:{pos}",
+        relay.display()
+    );
+    let opened = BinlogReader::open_at(&relay, pos).unwrap();
+    assert_eq!(opened.walk_reason(), None);
+
+    let out = lab.repair(&["--once", "-v"]);
+    let t = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("cannot seek straight"), "{t}");
+    lab.wait_caught_up();
+    lab.assert_converged("lab.t");
+    let mut c = lab.replica();
+    let v: Option<i64> = c.query_first("SELECT v FROM lab.t WHERE id = 5").unwrap();
+    assert_eq!(v, Some(5), "the primary's row replaced the drift");
 }
