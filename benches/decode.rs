@@ -10,9 +10,9 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use repl_repair::binlog::BinlogReader;
 use repl_repair::binlog::events::{self, Decoded, TableMaps};
 use repl_repair::binlog::rows::{self, RowsEvent};
+use repl_repair::binlog::{BinlogReader, DecodedEvents};
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -95,13 +95,12 @@ fn full_decode(path: &Path) -> u64 {
     rows
 }
 
-/// The same rows materialized as owned values (what locate and plan keep).
+/// The same rows materialized as owned values, through the decoded-event iterator
+/// (what locate and plan keep).
 fn owned_decode(path: &Path) -> u64 {
-    let mut r = BinlogReader::open(path).unwrap();
-    let mut maps = TableMaps::default();
     let mut rows = 0;
-    while let Some(ev) = r.next_event().unwrap() {
-        if let Decoded::Rows(e) = events::decode(&ev, &mut maps).unwrap() {
+    for ev in DecodedEvents::open(path).unwrap() {
+        if let Decoded::Rows(e) = ev.unwrap().decoded {
             rows += e.rows.len() as u64;
         }
     }

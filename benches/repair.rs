@@ -1,17 +1,24 @@
 //! Repair speed on a live lab, each figure beside its baseline measured in the same run:
 //! a "perfect hand repair" (the right DELETEs typed in by hand, then START SLAVE).
 //!
-//!   cargo bench --bench repair            # both scenarios
+//!   cargo bench --bench repair            # every scenario
 //!   cargo bench --bench repair -- small   # only the 100 000-row one
+//!   cargo bench --bench repair -- seek    # only the seek one
 //!
 //! Scenario 1: one transaction of 100 000 rows with 10 000 scattered conflicts.
 //! Scenario 2: one ~357 MB transaction (2 000 000 rows) whose only conflict is its last
 //! row; also the agent's peak RSS.
+//! Scenario 3 (seek): one small conflict at the end of a ~520 MB relay file holding
+//! ~190 000 small transactions: how long until the agent restarts the SQL thread, its
+//! whole `--once` run against a perfect hand repair, and `open_at` (seek to
+//! Relay_Log_Pos) against walking every header to it, all in the same run.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use mysql::prelude::Queryable;
+use repl_repair::binlog::BinlogReader;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::Lab;
@@ -161,8 +168,182 @@ fn relay_bytes(lab: &Lab) -> u64 {
         .unwrap_or(0)
 }
 
+/// Transactions before the conflict, and the bytes each one leaves in the relay log
+/// (GTID, TABLE_MAP, an UPDATE of ~1.3 KB before and after, XID: ~2.75 KB).
+const SEEK_TRANSACTIONS: u64 = 190_000;
+const SEEK_PAD: usize = 1300;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Waits, polling every 5 ms, until the replica stops with 1062.
+fn wait_1062(lab: &Lab) -> std::collections::HashMap<String, String> {
+    let start = Instant::now();
+    loop {
+        let st = lab.status();
+        if st["Last_SQL_Errno"] == "1062" && st["Slave_SQL_Running"] == "No" {
+            return st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no 1062: {st:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits, polling every 5 ms, until the replica executed all the primary wrote.
+fn wait_healthy(lab: &Lab, limit: Duration) {
+    let (file, pos): (String, u64) = {
+        let mut p = lab.primary();
+        let row: mysql::Row = p.query_first("SHOW MASTER STATUS").unwrap().unwrap();
+        (row.get(0).unwrap(), row.get(1).unwrap())
+    };
+    let start = Instant::now();
+    loop {
+        let st = lab.status();
+        if st["Slave_SQL_Running"] == "Yes"
+            && st["Relay_Master_Log_File"] == file
+            && st["Exec_Master_Log_Pos"] == pos.to_string()
+        {
+            return;
+        }
+        assert!(start.elapsed() < limit, "replica not caught up: {st:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// One conflict on `bench.c` at the end of the relay log: returns Relay_Log_File (as a
+/// path) and Relay_Log_Pos.
+fn seek_conflict(lab: &Lab, id: u64) -> (std::path::PathBuf, u64) {
+    let mut r = lab.replica();
+    r.query_drop("SET SESSION sql_log_bin = 0").unwrap();
+    r.query_drop(format!("INSERT INTO bench.c VALUES ({id}, 0)"))
+        .unwrap();
+    lab.on_primary(&[&format!("INSERT INTO bench.c VALUES ({id}, 1)")]);
+    let st = wait_1062(lab);
+    let file = lab
+        .dir
+        .join("replica/data")
+        .join(Path::new(&st["Relay_Log_File"]).file_name().unwrap());
+    (file, st["Relay_Log_Pos"].parse().unwrap())
+}
+
+fn seek_scenario() {
+    println!(
+        "== seek: one small conflict after {SEEK_TRANSACTIONS} small transactions in one relay file"
+    );
+    // The default max_relay_log_size (0: max_binlog_size, 1 GiB) keeps them in one file.
+    let lab = Lab::up("bench_seek", &[]);
+    lab.on_primary(&[
+        "CREATE DATABASE bench",
+        "CREATE TABLE bench.s (id INT PRIMARY KEY, v VARCHAR(2000))",
+        "CREATE TABLE bench.c (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO bench.s VALUES (1, '')",
+        // One autocommit UPDATE per iteration: one small transaction each.
+        &format!(
+            "CREATE PROCEDURE bench.fill(n INT) BEGIN DECLARE i INT DEFAULT 0; \
+             WHILE i < n DO UPDATE bench.s SET v = REPEAT(CHAR(65 + i % 26), {SEEK_PAD}) WHERE id = 1; \
+             SET i = i + 1; END WHILE; END"
+        ),
+    ]);
+    let t = Instant::now();
+    lab.on_primary(&[&format!("CALL bench.fill({SEEK_TRANSACTIONS})")]);
+    wait_healthy(&lab, Duration::from_secs(1200));
+    println!(
+        "  {SEEK_TRANSACTIONS} transactions written and applied in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let (mut hand_restart, mut hand_healthy) = (Vec::new(), Vec::new());
+    let (mut ours_restart, mut ours_run, mut ours_healthy) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut seek, mut walk) = (Vec::new(), Vec::new());
+    let mut relay = (std::path::PathBuf::new(), 0);
+    for round in 0..3 {
+        // A perfect hand repair: the DELETE and START SLAVE, typed in at once.
+        let id = 2 * round + 1;
+        relay = seek_conflict(&lab, id);
+        // open_at seeking, against walking the headers, on the very position.
+        for (out, walking) in [(&mut seek, false), (&mut walk, true)] {
+            let t = Instant::now();
+            let r = if walking {
+                BinlogReader::open_at_by_walking(&relay.0, relay.1)
+            } else {
+                BinlogReader::open_at(&relay.0, relay.1)
+            }
+            .unwrap();
+            out.push(t.elapsed().as_secs_f64());
+            assert_eq!(r.walk_reason(), None, "open_at seeked");
+        }
+        let t = Instant::now();
+        let mut r = lab.replica();
+        r.query_drop("SET SESSION sql_log_bin = 0").unwrap();
+        r.query_drop(format!("DELETE FROM bench.c WHERE id = {id}"))
+            .unwrap();
+        r.query_drop("START SLAVE SQL_THREAD").unwrap();
+        hand_restart.push(t.elapsed().as_secs_f64());
+        wait_healthy(&lab, Duration::from_secs(60));
+        hand_healthy.push(t.elapsed().as_secs_f64());
+
+        // repl-repair --once on the same kind of conflict, at the same depth.
+        seek_conflict(&lab, id + 1);
+        let t = Instant::now();
+        let out = lab.repair(&["--once", "-v"]);
+        ours_run.push(t.elapsed().as_secs_f64());
+        let text = support::text(&out);
+        assert!(out.status.success(), "{text}");
+        wait_healthy(&lab, Duration::from_secs(60));
+        ours_healthy.push(t.elapsed().as_secs_f64());
+        let restarted: f64 = text
+            .lines()
+            .find_map(|l| l.split("SQL thread restarted after ").nth(1))
+            .and_then(|s| s.split('s').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no restart time in the agent's log:\n{text}"));
+        ours_restart.push(restarted);
+        assert!(
+            !text.contains("cannot seek straight"),
+            "the agent walked the headers:\n{text}"
+        );
+    }
+    let (p, r) = lab.checksums("bench.c");
+    assert_eq!(p, r, "converged");
+    let ms = |v: &Vec<f64>| median(v.clone()) * 1e3;
+    println!(
+        "  relay file {:.1} MB, conflict at Relay_Log_Pos {} (medians of 3 rounds)",
+        std::fs::metadata(&relay.0).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        relay.1
+    );
+    println!(
+        "  open_at: seek {:.3} ms; walking every header to it (the old path) {:.1} ms",
+        ms(&seek),
+        ms(&walk)
+    );
+    println!(
+        "  repl-repair: repair start -> SQL thread restarted {:.1} ms (target <= 50 ms; {:?})",
+        ms(&ours_restart),
+        ours_restart
+    );
+    println!(
+        "  perfect hand repair: DELETE + START SLAVE {:.1} ms; -> caught up {:.1} ms",
+        ms(&hand_restart),
+        ms(&hand_healthy)
+    );
+    println!(
+        "  repl-repair --once: whole run {:.1} ms = {:.2}x the hand repair's error -> caught up (target <= 2x); error -> caught up {:.1} ms",
+        ms(&ours_run),
+        median(ours_run.clone()) / median(hand_healthy.clone()),
+        ms(&ours_healthy),
+    );
+}
+
 fn main() {
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if only.as_deref().is_none_or(|o| "seek".starts_with(o)) {
+        seek_scenario();
+        if only.is_some() {
+            return;
+        }
+    }
     let lab = Lab::up("bench", &[]);
     lab.on_primary(&[
         "CREATE DATABASE bench",

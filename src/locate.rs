@@ -7,10 +7,9 @@
 //! primary and relay coordinates is never used: it is wrong whenever the relay log holds
 //! decompressed events, lacks Annotate_rows, or rotates mid-transaction (MYSQL_FACTS.md).
 
-use crate::binlog::events::{self, Decoded, TableMaps};
 use crate::binlog::rows::RowsEvent;
 use crate::binlog::table_map::TableMap;
-use crate::binlog::{self, BinlogReader, EventType};
+use crate::binlog::{self, Decoded, DecodedEvents, EventType};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -127,6 +126,73 @@ pub struct Position<'a> {
     pub before_failing: bool,
 }
 
+/// Where an event stands in the stream of transactions, from its decoded content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Opens or continues the current transaction.
+    Within,
+    /// The last event of the current transaction (COMMIT, XID, a standalone statement).
+    EndsWith,
+    /// The current transaction ended before this event, which opens the next one: a GTID
+    /// while a transaction is open (no commit event we recognise, or a transaction the IO
+    /// thread relayed only in part before it reconnected and sent it again).
+    EndsBefore,
+}
+
+/// Transaction boundaries, fed one decoded event at a time. Pure, so its cases are unit
+/// tested on small event sequences.
+#[derive(Debug, Default)]
+struct Boundaries {
+    in_txn: bool,
+    standalone: bool,
+    gtid: Option<String>,
+}
+
+impl Boundaries {
+    fn step(&mut self, d: &Decoded) -> Step {
+        match d {
+            Decoded::Gtid { gtid, standalone } => {
+                if self.in_txn {
+                    // Not consumed: the caller closes the current transaction and feeds
+                    // this GTID again to open the next one.
+                    return Step::EndsBefore;
+                }
+                self.gtid = Some(gtid.clone());
+                self.standalone = *standalone;
+                self.in_txn = true;
+                Step::Within
+            }
+            Decoded::Query { sql, .. } => {
+                let s = sql.trim().to_ascii_uppercase();
+                if s == "BEGIN" || s.starts_with("XA START") {
+                    self.in_txn = true;
+                    Step::Within
+                } else if s == "COMMIT"
+                    || s == "ROLLBACK"
+                    || self.standalone
+                    || !self.in_txn
+                    || s.starts_with("XA END")
+                {
+                    Step::EndsWith
+                } else {
+                    Step::Within
+                }
+            }
+            Decoded::Xid(_) => Step::EndsWith,
+            // A rows event outside BEGIN…COMMIT (non-transactional engine, no GTID) ends
+            // with its statement.
+            Decoded::Rows(rows) if !self.in_txn && rows.flags & binlog::rows::STMT_END_F != 0 => {
+                Step::EndsWith
+            }
+            _ => Step::Within,
+        }
+    }
+
+    fn reset(&mut self) {
+        *self = Boundaries::default();
+    }
+}
+
 /// Streams the failing transaction's rows events to `on_rows`, in order, never holding
 /// more than one event in memory. Returns when the commit has been read.
 ///
@@ -139,26 +205,22 @@ pub fn read_transaction<E>(
     target: &Target,
     mut on_rows: impl FnMut(&TableMap, &RowsEvent, &Position<'_>) -> Result<(), E>,
 ) -> Result<Result<Located, E>, LocateError> {
-    let mut reader = BinlogReader::open_at(&target.relay_file, target.relay_pos)?;
-    let mut path = target.relay_file.clone();
-    let mut maps = TableMaps::default();
+    let mut events = DecodedEvents::open_at(&target.relay_file, target.relay_pos)?;
     let mut out = Located {
         files: 1,
         ..Located::default()
     };
-    let mut in_txn = false;
-    let mut standalone = false;
+    let mut txn = Boundaries::default();
     let mut waited_since: Option<Instant> = None;
     loop {
-        let boundary = reader.position();
-        let ev = match reader.next_event() {
+        let ev = match events.next_event() {
             Ok(Some(ev)) => ev,
             Ok(None) | Err(binlog::Error::Truncated { .. }) => {
                 // End of this file: move on if the index lists a next one, else wait for
-                // the IO thread, which may still be writing the transaction.
-                if let Some(next) = logs.next_after(reader.path())? {
-                    reader = BinlogReader::open(&next)?;
-                    path = next;
+                // the IO thread, which may still be writing the transaction (a truncated
+                // event leaves the reader at its start, to be read again).
+                if let Some(next) = logs.next_after(events.path())? {
+                    events.next_file(&next)?;
                     out.files += 1;
                     continue;
                 }
@@ -167,12 +229,11 @@ pub fn read_transaction<E>(
                     return Err(LocateError::Incomplete {
                         file: target.relay_file.clone(),
                         pos: target.relay_pos,
-                        end_file: path.clone(),
-                        end_pos: boundary,
+                        end_file: events.path().to_path_buf(),
+                        end_pos: events.position(),
                     });
                 }
                 std::thread::sleep(Duration::from_millis(20));
-                reader.seek(boundary)?;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -185,91 +246,57 @@ pub fn read_transaction<E>(
         {
             continue;
         }
-        out.events += 1;
-        let offset = ev.offset;
-        if target.end_log_pos == Some(u64::from(h.log_pos)) && out.failing_event.is_none() {
-            out.failing_event = Some((path.clone(), offset));
-        }
-        let decoded = events::decode(&ev, &mut maps).map_err(|kind| binlog::Error::Event {
-            path: path.clone(),
-            offset,
-            event: h.event_type,
-            kind,
-        })?;
-        let mut ends = false;
-        for decoded in decoded.flatten() {
-            ends = match decoded {
-                Decoded::Gtid {
-                    gtid,
-                    standalone: s,
-                } => {
-                    if in_txn {
-                        // A new transaction began: the previous one ended without a commit
-                        // event we recognise (non-transactional tables).
-                        true
-                    } else {
-                        out.gtid = Some(gtid);
-                        standalone = s;
-                        in_txn = true;
-                        false
-                    }
-                }
-                Decoded::Query { sql, .. } => {
-                    let s = sql.trim().to_ascii_uppercase();
-                    if s == "BEGIN" || s.starts_with("XA START") {
-                        in_txn = true;
-                        false
-                    } else {
-                        s == "COMMIT"
-                            || s == "ROLLBACK"
-                            || standalone
-                            || !in_txn
-                            || s.starts_with("XA END")
-                    }
-                }
-                Decoded::Xid(_) => true,
-                Decoded::Rows(rows) => {
-                    out.rows_events += 1;
-                    let map = maps
-                        .get(rows.table_id)
-                        .ok_or_else(|| binlog::Error::Event {
-                            path: path.clone(),
-                            offset,
-                            event: h.event_type,
-                            kind: binlog::DecodeErrorKind::Invalid(
-                                "rows event without TABLE_MAP".into(),
-                            ),
-                        })?;
-                    let at = Position {
-                        file: &path,
-                        offset,
-                        transaction: out.skipped_transactions,
-                        before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
-                    };
-                    if let Err(e) = on_rows(map, &rows, &at) {
-                        return Ok(Err(e));
-                    }
-                    // A rows event outside BEGIN…COMMIT (non-transactional engine, no GTID)
-                    // ends with the statement.
-                    !in_txn && rows.flags & binlog::rows::STMT_END_F != 0
-                }
-                _ => false,
-            };
-            if ends {
+        let mut step = txn.step(&ev.decoded);
+        if step == Step::EndsBefore {
+            if target.end_log_pos.is_none() || out.failing_event.is_some() {
+                // The transaction read ends where this event begins.
+                out.end_file = ev.file.to_path_buf();
+                out.end_pos = ev.offset;
                 break;
             }
+            // Passed over without its failing event: this GTID opens the next
+            // transaction, so it is read again as its first event, not swallowed.
+            out.skipped_transactions += 1;
+            txn.reset();
+            events.clear_table_maps();
+            step = txn.step(&ev.decoded);
         }
-        if ends {
+        if ev.inner.is_none() {
+            out.events += 1;
+        }
+        if target.end_log_pos == Some(u64::from(h.log_pos)) && out.failing_event.is_none() {
+            out.failing_event = Some((ev.file.to_path_buf(), ev.offset));
+        }
+        out.gtid.clone_from(&txn.gtid);
+        if let Decoded::Rows(rows) = &ev.decoded {
+            out.rows_events += 1;
+            let map = events
+                .table_map(rows.table_id)
+                .ok_or_else(|| binlog::Error::Event {
+                    path: ev.file.to_path_buf(),
+                    offset: ev.offset,
+                    event: h.event_type,
+                    kind: binlog::DecodeErrorKind::Invalid("rows event without TABLE_MAP".into()),
+                })?;
+            let at = Position {
+                file: &ev.file,
+                offset: ev.offset,
+                transaction: out.skipped_transactions,
+                before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
+            };
+            if let Err(e) = on_rows(map, rows, &at) {
+                return Ok(Err(e));
+            }
+        }
+        if step == Step::EndsWith {
             if target.end_log_pos.is_some() && out.failing_event.is_none() {
                 out.skipped_transactions += 1;
-                out.gtid = None;
-                in_txn = false;
-                standalone = false;
-                maps.clear();
+                txn.reset();
+                events.clear_table_maps();
                 continue;
             }
-            out.end_file = path.clone();
-            out.end_pos = reader.position();
+            out.end_file = ev.file.to_path_buf();
+            out.end_pos = ev.end;
             break;
         }
     }
@@ -284,4 +311,188 @@ pub fn read_transaction<E>(
         });
     }
     Ok(Ok(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::rows::{RowOp, STMT_END_F};
+
+    fn gtid(g: &str, standalone: bool) -> Decoded {
+        Decoded::Gtid {
+            gtid: g.into(),
+            standalone,
+        }
+    }
+
+    fn query(sql: &str) -> Decoded {
+        Decoded::Query {
+            schema: "db".into(),
+            sql: sql.into(),
+        }
+    }
+
+    fn rows(flags: u16) -> Decoded {
+        Decoded::Rows(RowsEvent {
+            table_id: 1,
+            flags,
+            op: RowOp::Insert,
+            rows: Vec::new(),
+        })
+    }
+
+    fn steps(events: &[Decoded]) -> Vec<Step> {
+        let mut b = Boundaries::default();
+        events.iter().map(|d| b.step(d)).collect()
+    }
+
+    use Step::{EndsBefore, EndsWith, Within};
+
+    #[test]
+    fn mariadb_gtid_transaction_ends_with_xid() {
+        let s = steps(&[
+            gtid("0-1-5", false),
+            rows(0),
+            rows(STMT_END_F),
+            Decoded::Xid(7),
+        ]);
+        assert_eq!(s, [Within, Within, Within, EndsWith]);
+    }
+
+    #[test]
+    fn mysql_begin_commit_without_gtid() {
+        let s = steps(&[query("BEGIN"), rows(STMT_END_F), query("COMMIT")]);
+        assert_eq!(s, [Within, Within, EndsWith]);
+    }
+
+    #[test]
+    fn standalone_ddl_ends_with_its_statement() {
+        let s = steps(&[gtid("0-1-6", true), query("CREATE TABLE t (a INT)")]);
+        assert_eq!(s, [Within, EndsWith]);
+    }
+
+    #[test]
+    fn statement_outside_a_transaction_ends_alone() {
+        assert_eq!(steps(&[rows(0), rows(STMT_END_F)]), [Within, EndsWith]);
+        assert_eq!(steps(&[query("DROP TABLE t")]), [EndsWith]);
+    }
+
+    #[test]
+    fn gtid_inside_an_open_transaction_ends_it_before() {
+        let mut b = Boundaries::default();
+        assert_eq!(b.step(&gtid("0-1-5", false)), Within);
+        assert_eq!(b.step(&rows(STMT_END_F)), Within);
+        assert_eq!(b.step(&gtid("0-1-6", false)), EndsBefore);
+        // Not consumed: the state still describes the transaction that ended.
+        assert_eq!(b.gtid.as_deref(), Some("0-1-5"));
+        b.reset();
+        assert_eq!(b.step(&gtid("0-1-6", false)), Within);
+        assert_eq!(b.gtid.as_deref(), Some("0-1-6"));
+        // Inside the new transaction a statement does not end it.
+        assert_eq!(b.step(&rows(STMT_END_F)), Within);
+    }
+
+    const TYPES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/mariadb-10.11/types/replica-relay-bin.000002"
+    );
+
+    /// Byte ranges of events in the `types` fixture's second relay file (MariaDB 10.11,
+    /// CRC32): replica FDE + rotate + primary FDE; GTID 0-1-9, its TABLE_MAP and
+    /// WRITE_ROWS; GTID 0-1-12, TABLE_MAP, UPDATE_ROWS (log_pos 4974); TABLE_MAP,
+    /// DELETE_ROWS (log_pos 5292) of GTID 0-1-13; XID.
+    const HEAD: (usize, usize) = (4, 557);
+    const PARTIAL_9: (usize, usize) = (1570, 2311);
+    const GTID_12: (usize, usize) = (2883, 3176);
+    const DELETE_13: (usize, usize) = (3249, 3438);
+    const XID_13: (usize, usize) = (3438, 3469);
+
+    /// A relay log built from real events: a transaction the IO thread relayed in part
+    /// (no XID), then one of two statements (UPDATE then DELETE) that fails on its DELETE.
+    fn relay_with_partial_transaction(dir: &Path) -> (RelayLogs, PathBuf, u64) {
+        let src = std::fs::read(TYPES).unwrap();
+        let mut out = b"\xfebin".to_vec();
+        for (a, b) in [HEAD, PARTIAL_9, GTID_12, DELETE_13, XID_13] {
+            out.extend_from_slice(&src[a..b]);
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let relay = dir.join("relay-bin.000001");
+        std::fs::write(&relay, &out).unwrap();
+        let index = dir.join("relay-bin.index");
+        std::fs::write(&index, "./relay-bin.000001\n").unwrap();
+        let logs = RelayLogs {
+            datadir: dir.to_path_buf(),
+            index,
+        };
+        (logs, relay, (HEAD.1 - HEAD.0 + 4) as u64)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/tmp")
+            .join(format!("locate-{name}"));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// Issue #11: the GTID that ends a passed-over transaction is the first event of the
+    /// next one. Swallowed, the next transaction lost its GTID and, with no transaction
+    /// open, ended at its first statement: the failing DELETE came back alone, without
+    /// the UPDATE before it.
+    #[test]
+    fn gtid_ending_a_skipped_transaction_opens_the_next_one() {
+        let (logs, relay, start) = relay_with_partial_transaction(&scratch("swallow"));
+        let target = Target {
+            relay_file: relay.clone(),
+            relay_pos: start,
+            master_server_id: 1,
+            end_log_pos: Some(5292),
+            tail_wait: Duration::ZERO,
+        };
+        let mut seen = Vec::new();
+        let located = read_transaction(&logs, &target, |map, rows, at| {
+            seen.push((
+                map.table.clone(),
+                rows.op,
+                at.transaction,
+                at.before_failing,
+            ));
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(located.skipped_transactions, 1);
+        assert_eq!(located.gtid.as_deref(), Some("0-1-12"));
+        assert_eq!(
+            seen,
+            [
+                ("types".to_string(), RowOp::Insert, 0, true),
+                ("types".to_string(), RowOp::Update, 1, true),
+                ("types".to_string(), RowOp::Delete, 1, false),
+            ]
+        );
+        let len = std::fs::metadata(&relay).unwrap().len();
+        assert_eq!((located.end_file, located.end_pos), (relay, len));
+    }
+
+    /// Without an `end_log_pos` the transaction at the position is the one read, and it
+    /// ends where the next GTID begins, not after it.
+    #[test]
+    fn transaction_ended_by_a_gtid_ends_before_it() {
+        let (logs, relay, start) = relay_with_partial_transaction(&scratch("ends-before"));
+        let target = Target {
+            relay_file: relay.clone(),
+            relay_pos: start,
+            master_server_id: 1,
+            end_log_pos: None,
+            tail_wait: Duration::ZERO,
+        };
+        let located = read_transaction(&logs, &target, |_, _, _| Ok::<_, ()>(()))
+            .unwrap()
+            .unwrap();
+        let gtid_12 = start + (PARTIAL_9.1 - PARTIAL_9.0) as u64;
+        assert_eq!(located.gtid.as_deref(), Some("0-1-9"));
+        assert_eq!((located.end_file, located.end_pos), (relay, gtid_12));
+        assert_eq!(located.rows_events, 1);
+    }
 }

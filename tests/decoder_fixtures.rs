@@ -5,7 +5,7 @@
 use repl_repair::binlog::events::{self, Decoded, TableMaps};
 use repl_repair::binlog::header::ChecksumAlg;
 use repl_repair::binlog::rows::{RowChange, RowOp};
-use repl_repair::binlog::{BinlogReader, EventType};
+use repl_repair::binlog::{BinlogReader, DecodedEvents, EventType};
 use repl_repair::locate::{self, RelayLogs, Target};
 use repl_repair::schema::ColumnInfo;
 use repl_repair::sql;
@@ -34,22 +34,24 @@ fn relay_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every row change of a table in the given files, in order.
+/// Every row change of a table in the given files, in order. The files are read as one
+/// sequence: a relay log can rotate between a TABLE_MAP and its rows event.
 fn row_changes(files: &[PathBuf], table: &str) -> Vec<RowChange> {
     let mut out = Vec::new();
-    let mut maps = TableMaps::default();
-    for f in files {
-        let mut r = BinlogReader::open(f).unwrap();
-        while let Some(ev) = r.next_event().unwrap_or_else(|e| panic!("{e}")) {
-            let off = ev.offset;
-            match events::decode(&ev, &mut maps)
-                .unwrap_or_else(|e| panic!("{}:{off}: {e}", f.display()))
+    let Some((first, rest)) = files.split_first() else {
+        return out;
+    };
+    let mut events = DecodedEvents::open(first).unwrap();
+    for next in rest.iter().map(Some).chain([None]) {
+        while let Some(ev) = events.next_event().unwrap_or_else(|e| panic!("{e}")) {
+            if let Decoded::Rows(rows) = ev.decoded
+                && events.table_map(rows.table_id).unwrap().table == table
             {
-                Decoded::Rows(rows) if maps.get(rows.table_id).unwrap().table == table => {
-                    out.extend(rows.rows)
-                }
-                _ => {}
+                out.extend(rows.rows)
             }
+        }
+        if let Some(next) = next {
+            events.next_file(next).unwrap();
         }
     }
     out

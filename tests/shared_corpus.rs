@@ -9,8 +9,7 @@ use mysql_common::binlog::BinlogFile;
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use mysql_common::binlog::value::BinlogValue;
-use repl_repair::binlog::events::{self, Decoded, TableMaps};
-use repl_repair::binlog::{self, BinlogReader, Value};
+use repl_repair::binlog::{self, BinlogReader, Decoded, DecodedEvents, Value};
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -62,22 +61,17 @@ fn manifest() -> Vec<(String, bool)> {
 type Pair<V> = (Option<Vec<V>>, Option<Vec<V>>);
 
 fn ours(path: &Path) -> Result<Vec<Pair<Value>>, String> {
-    let mut r = BinlogReader::open(path).map_err(|e| e.to_string())?;
-    let mut maps = TableMaps::default();
-    let mut out = Vec::new();
     let present = |row: Option<Vec<Option<Value>>>| row.map(|r| r.into_iter().flatten().collect());
-    while let Some(ev) = r.next_event().map_err(|e| e.to_string())? {
-        let off = ev.offset;
-        let decoded = events::decode(&ev, &mut maps).map_err(|e| format!("offset {off}: {e}"))?;
-        // A MySQL TRANSACTION_PAYLOAD holds its transaction's events.
-        for d in decoded.flatten() {
-            if let Decoded::Rows(rows) = d {
-                out.extend(
-                    rows.rows
-                        .into_iter()
-                        .map(|c| (present(c.before), present(c.after))),
-                );
-            }
+    let mut out = Vec::new();
+    // The iterator flattens a MySQL TRANSACTION_PAYLOAD into its transaction's events and
+    // names the file and offset in its errors.
+    for ev in DecodedEvents::open(path).map_err(|e| e.to_string())? {
+        if let Decoded::Rows(rows) = ev.map_err(|e| e.to_string())?.decoded {
+            out.extend(
+                rows.rows
+                    .into_iter()
+                    .map(|c| (present(c.before), present(c.after))),
+            );
         }
     }
     Ok(out)
@@ -667,11 +661,12 @@ fn the_common_header_length_an_fde_declares_frames_every_later_event() {
             )
             .unwrap();
             let mut r = BinlogReader::open(&copy).unwrap();
-            let mut queries = 0;
-            let mut maps = TableMaps::default();
             while let Some(ev) = r.next_event().unwrap() {
                 assert_eq!(ev.fde.header_len, 19 + extra as u8);
-                if let Decoded::Query { sql, .. } = events::decode(&ev, &mut maps).unwrap() {
+            }
+            let mut queries = 0;
+            for ev in DecodedEvents::open(&copy).unwrap() {
+                if let Decoded::Query { sql, .. } = ev.unwrap().decoded {
                     assert!(!sql.is_empty());
                     queries += 1;
                 }
@@ -692,11 +687,10 @@ fn a_mysql_9_tagged_gtid_is_the_gtid_of_its_rows() {
     let path = corpus().join(
         "blackbeam__rust_mysql_common/test-data__binlogs__binlog_transaction_with_GTID_TAG.000001",
     );
-    let mut r = BinlogReader::open(&path).unwrap();
-    let mut maps = TableMaps::default();
     let mut gtids = Vec::new();
-    while let Some(ev) = r.next_event().unwrap() {
-        if let Decoded::Gtid { gtid, .. } = events::decode(&ev, &mut maps).unwrap() {
+    for ev in DecodedEvents::open(&path).unwrap() {
+        let ev = ev.unwrap();
+        if let Decoded::Gtid { gtid, .. } = ev.decoded {
             assert_eq!(ev.header.event_type, binlog::EventType(42), "GTID_TAGGED");
             gtids.push(gtid);
         }
@@ -750,22 +744,16 @@ fn event(t: u8, body: &[u8], crc: bool) -> Vec<u8> {
 
 /// The first error reading `path` to its end, as text.
 fn first_error(path: &Path) -> String {
-    let mut r = match BinlogReader::open(path) {
+    let events = match DecodedEvents::open(path) {
         Ok(r) => r,
         Err(e) => return e.to_string(),
     };
-    let mut maps = TableMaps::default();
-    loop {
-        match r.next_event() {
-            Ok(Some(ev)) => {
-                if let Err(e) = events::decode(&ev, &mut maps) {
-                    return format!("{} at offset {}: {e}", path.display(), ev.offset);
-                }
-            }
-            Ok(None) => panic!("{} read to its end without an error", path.display()),
-            Err(e) => return e.to_string(),
+    for ev in events {
+        if let Err(e) = ev {
+            return e.to_string();
         }
     }
+    panic!("{} read to its end without an error", path.display())
 }
 
 /// The decode command on `path`: (exit code, stderr).

@@ -19,6 +19,7 @@ pub mod json;
 pub mod payload;
 pub mod reader;
 pub mod rows;
+pub mod stream;
 pub mod table_map;
 pub mod value;
 
@@ -26,6 +27,7 @@ pub use events::{Decoded, TableMaps};
 pub use header::{EventHeader, EventType, FormatDescription};
 pub use reader::{BinlogReader, Event};
 pub use rows::{RowChange, RowOp, RowsEvent};
+pub use stream::{DecodedEvent, DecodedEvents};
 pub use table_map::{ColumnType, TableMap};
 pub use value::Value;
 
