@@ -166,25 +166,12 @@ pub fn decode(ev: &Event<'_>, maps: &mut TableMaps) -> Result<Decoded, DecodeErr
             Decoded::Payload(inner)
         }
         t if t.is_start_encryption() => {
-            return Err(DecodeErrorKind::Invalid(encryption_message(t)));
+            return Err(DecodeErrorKind::Invalid(super::header::encryption_message(
+                t,
+            )));
         }
         _ => Decoded::Other,
     })
-}
-
-/// Why a log with a START_ENCRYPTION event cannot be read, naming whose event it is.
-pub fn encryption_message(t: EventType) -> String {
-    let whose = if t == EventType::PERCONA_START_ENCRYPTION {
-        "Percona/MySQL"
-    } else {
-        "MariaDB"
-    };
-    format!(
-        "encrypted binlog ({whose} START_ENCRYPTION event, type {}): not supported; the \
-         events after it are encrypted with a key from the server's keyring (read them \
-         through the server, e.g. mysqlbinlog --read-from-remote-server, which decrypts)",
-        t.0
-    )
 }
 
 /// `8-4-4-4-12` hex text of a 16-byte server UUID.

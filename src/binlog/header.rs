@@ -319,6 +319,21 @@ impl FormatDescription {
     }
 }
 
+/// Why a log with a START_ENCRYPTION event cannot be read, naming whose event it is.
+pub fn encryption_message(t: EventType) -> String {
+    let whose = if t == EventType::PERCONA_START_ENCRYPTION {
+        "Percona/MySQL"
+    } else {
+        "MariaDB"
+    };
+    format!(
+        "encrypted binlog ({whose} START_ENCRYPTION event, type {}): not supported; the \
+         events after it are encrypted with a key from the server's keyring (read them \
+         through the server, e.g. mysqlbinlog --read-from-remote-server, which decrypts)",
+        t.0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -335,7 +335,7 @@ impl BinlogReader {
             return Err(Error::Format {
                 path: self.path.clone(),
                 offset,
-                message: super::events::encryption_message(t),
+                message: super::header::encryption_message(t),
             });
         }
         // Servers that extend the common header (Google MySQL 5.1's group ids: 27 or 31
