@@ -10,6 +10,7 @@ pub mod binlog;
 pub mod cli;
 pub mod config;
 pub mod dump;
+pub mod event;
 pub mod limits;
 pub mod locate;
 pub mod metrics;
