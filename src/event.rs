@@ -214,24 +214,66 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the 8 bytes of `w` must be escaped in a JSON string (< 0x20, `"`,
+/// `\\`): word-at-a-time, exact about *whether* (not which).
+#[inline(always)]
+fn needs_escape(w: u64) -> bool {
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    (control | zero(w ^ (ONES * 0x22)) | zero(w ^ (ONES * 0x5c))) != 0
+}
+
+/// How many leading bytes of `s` are ASCII needing no escape, 8 at a time.
+#[inline(always)]
+fn plain_ascii_prefix(s: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        if w & HIGHS != 0 || needs_escape(w) {
+            break;
+        }
+        i += 8;
+    }
+    i
+}
+
 #[inline]
 fn escaped_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let e = ESCAPE[usize::from(b)];
-        if e == 0 {
-            continue;
+    let mut i = 0;
+    while i < s.len() {
+        // Skip 8 bytes at a time while none needs escaping.
+        if let Some(chunk) = s.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            if !needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
         }
-        out.extend_from_slice(&s[start..i]);
-        if e == b'u' {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 15)]);
-        } else {
-            out.push(b'\\');
-            out.push(e);
+        let end = (i + 8).min(s.len());
+        while i < end {
+            let b = s[i];
+            let e = ESCAPE[usize::from(b)];
+            if e != 0 {
+                out.extend_from_slice(&s[start..i]);
+                if e == b'u' {
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 15)]);
+                } else {
+                    out.push(b'\\');
+                    out.push(e);
+                }
+                start = i + 1;
+            }
+            i += 1;
         }
-        start = i + 1;
     }
     out.extend_from_slice(&s[start..]);
 }
@@ -294,10 +336,19 @@ fn write_latin1(out: &mut Vec<u8>, b: &[u8]) {
 #[inline]
 pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
     match text {
-        Text::Utf8 => match std::str::from_utf8(b) {
-            Ok(s) => write_str(out, s),
-            Err(_) => write_hex(out, b),
-        },
+        Text::Utf8 => {
+            // Most text is plain ASCII: copied as it is, validated 8 bytes at a time.
+            let plain = plain_ascii_prefix(b);
+            let rest = &b[plain..];
+            if std::str::from_utf8(rest).is_err() {
+                return write_hex(out, b);
+            }
+            out.reserve(b.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(&b[..plain]);
+            escaped_into(out, rest);
+            out.push(b'"');
+        }
         Text::Latin1 => write_latin1(out, b),
         Text::Hex => write_hex(out, b),
     }
@@ -660,6 +711,23 @@ mod tests {
             String::from_utf8(out).unwrap(),
             serde_json::to_string(&all).unwrap()
         );
+    }
+
+    #[test]
+    fn word_at_a_time_escaping_matches_serde_json_at_every_offset() {
+        let utf8 = col("t", Some("utf8mb4"), "text", false);
+        for special in ["\"", "\\", "\n", "\u{1}", "\u{1f}", "é", "\u{7f}", " "] {
+            for at in 0..20 {
+                let s = format!("{}{special}{}", "a".repeat(at), "b".repeat(19 - at));
+                let mut out = Vec::new();
+                write_bytes(&mut out, s.as_bytes(), utf8.text);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    serde_json::to_string(&s).unwrap(),
+                    "{s:?}"
+                );
+            }
+        }
     }
 
     #[test]
