@@ -376,4 +376,12 @@ fn main() {
     user_path("100 000 rows x 12 columns", &small);
     user_path(&format!("{rows} rows x 5 columns"), &relay);
     user_path("8 000 rows x 50 TEXT/JSON columns", &wide);
+    // Gigabytes of binlogs and relay logs: give the disk back.
+    let copies = small.parent().map(Path::to_path_buf);
+    let dir = lab.dir.clone();
+    drop(lab);
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(c) = copies {
+        let _ = std::fs::remove_dir_all(c);
+    }
 }
