@@ -4,6 +4,13 @@
 //! (every row of every event), and `mariadb-binlog -vv --base64-output=decode-rows`;
 //! plus the peak RSS while decoding one single transaction of ~365 MB.
 //!
+//! Then the user path: the whole `repl-repair decode FILE --format json|text > /dev/null`
+//! run (the release binary, as a DBA runs it) beside `mariadb-binlog -vv` on the same
+//! file in the same run, with the decode's peak RSS, on three relay logs the lab makes:
+//! one 100 000-row transaction of a 12-column table, the 2 M-row transaction above, and
+//! a table of 50 wide TEXT/JSON columns. The primary logs binlog_row_metadata=FULL, so
+//! the files carry column names and character sets as `decode` without a server needs.
+//!
 //!   cargo bench --bench decode
 
 #[path = "../tests/support/mod.rs"]
@@ -107,9 +114,144 @@ fn owned_decode(path: &Path) -> u64 {
     rows
 }
 
+/// One run of a command: wall time, CPU time (user + system: what it costs, whatever else
+/// the machine is doing), peak RSS in KiB (`ru_maxrss`, which on Linux is at least the
+/// RSS of this bench process at fork: an upper bound when the child stays below it).
+#[derive(Clone, Copy, Default)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    rss: u64,
+}
+
+/// Runs `cmd` with stdout to /dev/null; the child is reaped by `wait4`, which gives its
+/// CPU time and peak RSS.
+#[allow(clippy::zombie_processes)]
+fn run_measured(cmd: &mut std::process::Command) -> Run {
+    let t = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with valid out-pointers; rusage is plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let d = t.elapsed();
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall: d,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        rss: usage.ru_maxrss as u64,
+    }
+}
+
+/// Best wall and best CPU time of `n` runs, largest RSS.
+fn best_run(n: usize, mut cmd: impl FnMut() -> std::process::Command) -> Run {
+    let mut best: Option<Run> = None;
+    for _ in 0..n {
+        let r = run_measured(&mut cmd());
+        best = Some(match best {
+            None => r,
+            Some(b) => Run {
+                wall: b.wall.min(r.wall),
+                cpu: b.cpu.min(r.cpu),
+                rss: b.rss.max(r.rss),
+            },
+        });
+    }
+    best.unwrap_or_default()
+}
+
+/// `decode --format json|text` and `mariadb-binlog -vv` on `file`, side by side.
+fn user_path(label: &str, file: &Path) {
+    let size = std::fs::metadata(file).unwrap().len();
+    raw_read(file);
+    let mb = best_run(2, || {
+        let mut c = std::process::Command::new("mariadb-binlog");
+        c.args(["-vv", "--base64-output=decode-rows"]).arg(file);
+        c
+    });
+    println!("user path, {label} ({:.1} MB):", size as f64 / 1e6);
+    println!(
+        "  mariadb-binlog -vv --base64-output=decode-rows > /dev/null: {:8.1} MB/s wall, {:8.1} MB/s CPU",
+        mbps(size, mb.wall),
+        mbps(size, mb.cpu)
+    );
+    for format in ["json", "text"] {
+        let r = best_run(3, || {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"));
+            c.args(["decode", "--format", format]).arg(file);
+            c
+        });
+        println!(
+            "  repl-repair decode --format {format} > /dev/null:        {:8.1} MB/s wall ({:.1}x), {:8.1} MB/s CPU ({:.1}x mariadb-binlog -vv), peak RSS <= {:.1} MiB",
+            mbps(size, r.wall),
+            mb.wall.as_secs_f64() / r.wall.as_secs_f64(),
+            mbps(size, r.cpu),
+            mb.cpu.as_secs_f64() / r.cpu.as_secs_f64(),
+            r.rss as f64 / 1024.0
+        );
+    }
+}
+
+/// Relay files of the replica.
+fn relay_files(lab: &Lab) -> Vec<std::path::PathBuf> {
+    support::files_under(Path::new(lab.get("REPLICA_DATADIR")))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("relay-bin.0"))
+        .collect()
+}
+
+/// Runs `sql` on the primary and returns the relay file holding it (the SQL thread is
+/// stopped, so relay files stay; FLUSH RELAY LOGS first gives the transaction a file of
+/// its own), copied to `target/bench-decode/<name>.relay`.
+fn relay_log_of(lab: &Lab, name: &str, sql: &[&str]) -> std::path::PathBuf {
+    let before = relay_files(lab);
+    lab.replica().query_drop("FLUSH RELAY LOGS").unwrap();
+    lab.on_primary(sql);
+    let (file, pos): (String, u64) = {
+        let row: mysql::Row = lab
+            .primary()
+            .query_first("SHOW MASTER STATUS")
+            .unwrap()
+            .unwrap();
+        (row.get(0).unwrap(), row.get(1).unwrap())
+    };
+    let start = Instant::now();
+    loop {
+        let st = lab.status();
+        if st["Master_Log_File"] == file && st["Read_Master_Log_Pos"] == pos.to_string() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "IO thread did not read it all"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let relay = relay_files(lab)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join(format!("{name}.relay"));
+    std::fs::copy(&relay, &copy).unwrap();
+    copy
+}
+
 fn main() {
     let lab = Lab::up("bench_decode", &[]);
     lab.on_primary(&[
+        "SET GLOBAL binlog_row_metadata = 'FULL'",
         "CREATE DATABASE bench",
         "CREATE TABLE bench.t (id INT PRIMARY KEY, k BIGINT, d DECIMAL(12,2), ts DATETIME(6), v VARCHAR(200))",
         "SET GLOBAL max_binlog_cache_size = 4294967296",
@@ -198,4 +340,47 @@ fn main() {
         "  peak RSS of this process: {hwm_before} KiB before the full decode, {hwm_after} KiB after (the whole {:.0} MB transaction decoded)",
         size as f64 / 1e6
     );
+    // The user path on three files.
+    let small = relay_log_of(
+        &lab,
+        "rows100k-12cols",
+        &[
+            "CREATE TABLE bench.c12 (id INT PRIMARY KEY, a INT, b BIGINT, c SMALLINT, d DECIMAL(12,2), e DOUBLE, f DATETIME(6), g DATE, h VARCHAR(40), i VARCHAR(100), j CHAR(10), k TINYINT)",
+            "INSERT INTO bench.c12 SELECT seq, seq * 3, seq * 1000003, seq % 30000, seq / 100, seq * 1.5, '2024-01-02 03:04:05.123456', '2024-01-02', CONCAT('name-', seq), REPEAT('v', 80), 'abcdefghij', seq % 100 FROM bench.seq_1_to_100000",
+        ],
+    );
+    let mut cols = Vec::new();
+    let mut exprs = Vec::new();
+    for i in 1..=25 {
+        cols.push(format!("t{i} TEXT"));
+        exprs.push(format!(
+            "CONCAT('row ', seq, ' col {i} \"quoted\" ', REPEAT('lorem ipsum ', 16))"
+        ));
+    }
+    for i in 1..=25 {
+        cols.push(format!("j{i} JSON"));
+        exprs.push(format!(
+            "JSON_OBJECT('id', seq, 'col', {i}, 'tags', JSON_ARRAY('a', 'b', 'c'), 'note', REPEAT('x', 150))"
+        ));
+    }
+    let create = format!(
+        "CREATE TABLE bench.wide (id INT PRIMARY KEY, {})",
+        cols.join(", ")
+    );
+    let insert = format!(
+        "INSERT INTO bench.wide SELECT seq, {} FROM bench.seq_1_to_8000",
+        exprs.join(", ")
+    );
+    let wide = relay_log_of(&lab, "wide-50-text-json", &[&create, &insert]);
+    user_path("100 000 rows x 12 columns", &small);
+    user_path(&format!("{rows} rows x 5 columns"), &relay);
+    user_path("8 000 rows x 50 TEXT/JSON columns", &wide);
+    // Gigabytes of binlogs and relay logs: give the disk back.
+    let copies = small.parent().map(Path::to_path_buf);
+    let dir = lab.dir.clone();
+    drop(lab);
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(c) = copies {
+        let _ = std::fs::remove_dir_all(c);
+    }
 }

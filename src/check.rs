@@ -51,19 +51,25 @@ pub struct Line {
 impl Line {
     /// `instance=… check=… result=… detail="…"`, or one JSON object.
     pub fn render(&self, json: bool) -> String {
-        use crate::record::json_string;
         if json {
-            format!(
-                "{{\"instance\":{},\"check\":{},\"result\":\"{}\",\"detail\":{}}}",
-                json_string(&self.instance),
-                json_string(&self.check),
-                self.level.word(),
-                json_string(&self.detail)
-            )
+            #[derive(serde::Serialize)]
+            struct JsonLine<'a> {
+                instance: &'a str,
+                check: &'a str,
+                result: &'a str,
+                detail: &'a str,
+            }
+            serde_json::to_string(&JsonLine {
+                instance: &self.instance,
+                check: &self.check,
+                result: self.level.word(),
+                detail: &self.detail,
+            })
+            .unwrap_or_default()
         } else {
             format!(
                 "instance={} check={} result={} detail={:?}",
-                self.instance,
+                crate::record::inert(&self.instance),
                 self.check,
                 self.level.word(),
                 self.detail

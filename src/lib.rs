@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod docs;
 pub mod dump;
+pub mod event;
 pub mod grants;
 pub mod limits;
 pub mod locate;

@@ -112,6 +112,15 @@ fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
     }
 }
 
+/// The `--once --format json` line of one instance.
+#[derive(serde::Serialize)]
+struct SummaryLine<'a> {
+    instance: &'a str,
+    state: &'a str,
+    repairs: u64,
+    detail: &'a str,
+}
+
 /// VmHWM from /proc: the peak resident set, reported with -v (the benchmarks read it).
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -274,12 +283,13 @@ fn main() -> ExitCode {
         code = code.max(c);
         // A dry run's stdout is SQL for the mysql client: the summary goes to stderr.
         let line = if cfg.once && cfg.json {
-            format!(
-                "{{\"instance\":{},\"state\":\"{state}\",\"repairs\":{},\"detail\":{}}}",
-                repl_repair::record::json_string(&s.instance),
-                s.repairs,
-                repl_repair::record::json_string(&detail)
-            )
+            serde_json::to_string(&SummaryLine {
+                instance: &s.instance,
+                state,
+                repairs: s.repairs,
+                detail: &detail,
+            })
+            .unwrap_or_default()
         } else if cfg.once {
             format!(
                 "instance={} state={state} repairs={}{}",

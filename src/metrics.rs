@@ -21,7 +21,7 @@ fn inst(name: &str) -> Labels {
 }
 
 /// The last incident of an instance, for `/status`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IncidentSummary {
     pub errno: u32,
     pub connection: String,
@@ -297,37 +297,39 @@ impl Telemetry {
             Ok(s) => s.clone(),
             Err(_) => BTreeMap::new(),
         };
-        let j = crate::record::json_string;
-        let items: Vec<String> = s
+        let instances: Vec<StatusInstance<'_>> = s
             .iter()
-            .map(|(name, st)| {
-                let state = if self.is_paused(name) { "paused" } else { st.state.as_str() };
-                let last = st.last_incident.as_ref().map_or("null".to_string(), |i| {
-                    format!(
-                        "{{\"errno\":{},\"connection\":{},\"relay\":{},\"primary\":{},\"outcome\":{},\"detail\":{},\"deleted\":{},\"inserted\":{},\"at\":{}}}",
-                        i.errno,
-                        j(&i.connection),
-                        j(&i.relay),
-                        j(&i.primary),
-                        j(&i.outcome),
-                        j(&i.detail),
-                        i.deleted,
-                        i.inserted,
-                        j(&i.at)
-                    )
-                });
-                format!(
-                    "{{\"name\":{},\"state\":{},\"repairs\":{},\"dead_letters\":{},\"record_error\":{},\"last_incident\":{last}}}",
-                    j(name),
-                    j(state),
-                    st.repairs,
-                    st.dead_letters,
-                    st.record_error.as_deref().map_or("null".into(), j)
-                )
+            .map(|(name, st)| StatusInstance {
+                name,
+                state: if self.is_paused(name) {
+                    "paused"
+                } else {
+                    st.state.as_str()
+                },
+                repairs: st.repairs,
+                dead_letters: st.dead_letters,
+                record_error: st.record_error.as_deref(),
+                last_incident: st.last_incident.as_ref(),
             })
             .collect();
-        format!("{{\"instances\":[{}]}}", items.join(","))
+        serde_json::to_string(&StatusDoc { instances }).unwrap_or_default()
     }
+}
+
+/// The `/status` document.
+#[derive(serde::Serialize)]
+struct StatusDoc<'a> {
+    instances: Vec<StatusInstance<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct StatusInstance<'a> {
+    name: &'a str,
+    state: &'a str,
+    repairs: u64,
+    dead_letters: u64,
+    record_error: Option<&'a str>,
+    last_incident: Option<&'a IncidentSummary>,
 }
 
 #[derive(Debug, thiserror::Error)]

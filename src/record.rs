@@ -6,8 +6,11 @@
 //! `DELETE` that removes it again. The file is a script for the `mysql` client: piping it
 //! into the replica undoes the repair.
 
+use crate::event::{ChangeEvent, Column, ColumnMap, EventSource};
 use crate::schema::{ColumnInfo, TableInfo};
 use crate::sql;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -215,7 +218,7 @@ impl JournalFile {
         &mut self,
         table: &TableInfo,
         rows: &[Vec<mysql::Value>],
-    ) -> Result<Vec<String>, JournalError> {
+    ) -> Result<Vec<ColumnMap>, JournalError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -260,7 +263,10 @@ impl JournalFile {
                     cols.iter().zip(row).map(|(&i, v)| {
                         let json = match v {
                             mysql::Value::Bytes(b) if b.len() > sql::BIG_VALUE => {
-                                json_string(&format!("({} bytes: see the INSERT below)", b.len()))
+                                let note = format!("({} bytes: see the INSERT below)", b.len());
+                                let mut out = Vec::new();
+                                crate::event::write_str(&mut out, &note);
+                                crate::event::raw(out)
                             }
                             v => json_mysql_value(v, &table.columns[i]),
                         };
@@ -268,11 +274,15 @@ impl JournalFile {
                     }),
                 )
             };
-            text.push_str(&format!(
-                "-- json: {{\"op\":\"restore\",\"schema\":{},\"table\":{},\"row\":{line}}}\n",
-                json_string(&table.schema),
-                json_string(&table.name)
-            ));
+            let restore = RestoreLine {
+                op: "restore",
+                schema: &table.schema,
+                table: &table.name,
+                row: &line,
+            };
+            text.push_str("-- json: ");
+            text.push_str(&serde_json::to_string(&restore).unwrap_or_default());
+            text.push('\n');
             for set in &sets {
                 text.push_str(set);
                 text.push_str(";\n");
@@ -314,95 +324,36 @@ impl JournalFile {
     }
 }
 
-/// A JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// The `-- json:` comment line above each restoring INSERT of the undo journal.
+#[derive(Serialize)]
+struct RestoreLine<'a> {
+    op: &'a str,
+    schema: &'a str,
+    table: &'a str,
+    row: &'a ColumnMap,
 }
 
-/// Bytes as JSON: text when it is UTF-8 in a text column, else `"0x<hex>"`.
-fn json_bytes(b: &[u8], text: bool) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) if text => json_string(s),
-        _ => {
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            json_string(&format!("0x{hex}"))
-        }
-    }
-}
-
-fn json_number(f: f64) -> String {
-    if f.is_finite() {
-        format!("{f}")
-    } else {
-        json_string(&f.to_string())
-    }
-}
-
-/// A value read back from the replica, as JSON.
-pub fn json_mysql_value(v: &mysql::Value, col: &ColumnInfo) -> String {
-    use mysql::Value as M;
-    let text = col.charset.as_deref().is_some_and(|c| c != "binary");
-    match v {
-        M::NULL => "null".into(),
-        M::Int(i) => i.to_string(),
-        M::UInt(u) => u.to_string(),
-        M::Float(f) => json_number(f64::from(*f)),
-        M::Double(f) => json_number(*f),
-        M::Bytes(b) => {
-            let numeric = matches!(col.data_type.as_str(), "decimal" | "numeric");
-            json_bytes(b, text || numeric)
-        }
-        other => {
-            let lit = sql::mysql_literal(other, col);
-            json_string(lit.trim_matches('\''))
-        }
-    }
+/// A value read back from the replica, as JSON (see [`crate::event`] for the rendering).
+pub fn json_mysql_value(v: &mysql::Value, col: &ColumnInfo) -> Box<RawValue> {
+    let mut out = Vec::new();
+    crate::event::write_mysql_value(&mut out, v, &Column::new(col));
+    crate::event::raw(out)
 }
 
 /// A value decoded from the binlog, as JSON (integers with the column's signedness).
-pub fn json_binlog_value(v: &crate::binlog::Value, col: &ColumnInfo) -> String {
-    use crate::binlog::Value as V;
-    let text = col.charset.as_deref().is_some_and(|c| c != "binary");
-    match v {
-        V::Null => "null".into(),
-        V::Int { .. } | V::Year(_) | V::Enum(_) | V::Set(_) | V::Bit(_) => {
-            sql::literal(v, col).unwrap_or_else(|_| "null".into())
-        }
-        V::Float(f) => json_number(f64::from(*f)),
-        V::Double(f) => json_number(*f),
-        V::Decimal(s) => json_string(s),
-        V::Bytes(b) => json_bytes(b, text),
-        V::Json(b) => crate::binlog::json::to_text(b).unwrap_or_else(|_| json_bytes(b, false)),
-        V::Geometry(b) => json_bytes(b, false),
-        V::JsonDiff(d) => json_string(d),
-        other => {
-            let lit = sql::literal(other, col).unwrap_or_default();
-            json_string(lit.trim_matches('\''))
-        }
-    }
+pub fn json_binlog_value(v: &crate::binlog::Value, col: &ColumnInfo) -> Box<RawValue> {
+    let mut out = Vec::new();
+    crate::event::write_value(&mut out, v, &Column::new(col));
+    crate::event::raw(out)
 }
 
-/// `{"col": value, ...}` for the columns a row carries.
-pub fn json_row(t: &TableInfo, values: impl Iterator<Item = (usize, String)>) -> String {
-    let fields: Vec<String> = values
-        .filter_map(|(i, v)| {
-            t.columns
-                .get(i)
-                .map(|c| format!("{}:{v}", json_string(&c.name)))
-        })
-        .collect();
-    format!("{{{}}}", fields.join(","))
+/// The column map of the columns a row carries.
+pub fn json_row(t: &TableInfo, values: impl Iterator<Item = (usize, Box<RawValue>)>) -> ColumnMap {
+    ColumnMap(
+        values
+            .filter_map(|(i, v)| t.columns.get(i).map(|c| (c.name.clone(), v)))
+            .collect(),
+    )
 }
 
 /// Where a repaired row came from, for the audit trail.
@@ -434,29 +385,36 @@ impl Audit {
         source: &Source,
         op: &str,
         table: &TableInfo,
-        before: Option<String>,
-        after: Option<String>,
+        before: Option<ColumnMap>,
+        after: Option<ColumnMap>,
     ) {
         let s = source;
-        self.lines.push(format!(
-            "{{\"op\":{},\"before\":{},\"after\":{},\"source\":{{\"instance\":{},\"connection\":{},\"relay_file\":{},\"relay_pos\":{},\"primary_file\":{},\"end_log_pos\":{},\"gtid\":{},\"server_id\":{},\"schema\":{},\"table\":{}}},\"errno\":{},\"plan_id\":{},\"ts\":{}}}",
-            json_string(op),
-            before.unwrap_or_else(|| "null".into()),
-            after.unwrap_or_else(|| "null".into()),
-            json_string(&s.instance),
-            json_string(&s.connection),
-            json_string(&s.relay_file),
-            s.relay_pos,
-            json_string(&s.primary_file),
-            s.end_log_pos,
-            json_string(&s.gtid),
-            s.server_id,
-            json_string(&table.schema),
-            json_string(&table.name),
-            s.errno,
-            json_string(&s.plan_id),
-            json_string(&crate::clock::rfc3339_now()),
-        ));
+        let ts = crate::clock::rfc3339_now();
+        let event = ChangeEvent {
+            op,
+            schema: &table.schema,
+            table: &table.name,
+            before,
+            after,
+            source: EventSource {
+                instance: Some(&s.instance),
+                connection: Some(&s.connection),
+                relay_file: Some(&s.relay_file),
+                relay_pos: Some(s.relay_pos),
+                primary_file: Some(&s.primary_file),
+                end_log_pos: Some(s.end_log_pos),
+                gtid: Some(&s.gtid),
+                server_id: Some(s.server_id),
+                schema: Some(&table.schema),
+                table: Some(&table.name),
+                ..EventSource::default()
+            },
+            errno: Some(s.errno),
+            plan_id: Some(&s.plan_id),
+            ts: Some(&ts),
+        };
+        self.lines
+            .push(serde_json::to_string(&event).unwrap_or_default());
     }
 
     /// Appends the buffered lines to `path`, durably.
@@ -485,6 +443,27 @@ impl Audit {
     }
 }
 
+/// A dead letter: the incident, why it was not repaired, and the transaction's rows as
+/// change events (the shape `decode` prints).
+#[derive(Serialize)]
+pub struct DeadLetter<'a> {
+    pub instance: &'a str,
+    pub connection: &'a str,
+    pub errno: u32,
+    pub error: &'a str,
+    pub reason: &'a str,
+    pub relay_file: &'a str,
+    pub relay_pos: u64,
+    pub primary_file: &'a str,
+    pub end_log_pos: u64,
+    pub gtid: &'a str,
+    pub ts: &'a str,
+    pub rows: &'a [Box<RawValue>],
+    /// Why `rows` is not the whole transaction, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_note: Option<&'a str>,
+}
+
 /// Writes a transaction the agent could not repair to `<dir>/<stamp>.json`: the
 /// incident, the reason, and its decoded rows. Replication stays stopped; a human
 /// decides. Never a silent skip.
@@ -493,7 +472,8 @@ pub fn write_dead_letter(
     source: &Source,
     reason: &str,
     message: &str,
-    rows_json: &str,
+    rows: &[Box<RawValue>],
+    rows_note: Option<&str>,
 ) -> Result<PathBuf, JournalError> {
     let path = dir.join(format!(
         "{}-{}.json",
@@ -506,22 +486,26 @@ pub fn write_dead_letter(
     };
     fs::create_dir_all(dir).map_err(err)?;
     let s = source;
-    let body = format!(
-        "{{\"instance\":{},\"connection\":{},\"errno\":{},\"error\":{},\"reason\":{},\"relay_file\":{},\"relay_pos\":{},\"primary_file\":{},\"end_log_pos\":{},\"gtid\":{},\"ts\":{},\"rows\":{rows_json}}}\n",
-        json_string(&s.instance),
-        json_string(&s.connection),
-        s.errno,
-        json_string(message),
-        json_string(reason),
-        json_string(&s.relay_file),
-        s.relay_pos,
-        json_string(&s.primary_file),
-        s.end_log_pos,
-        json_string(&s.gtid),
-        json_string(&crate::clock::rfc3339_now()),
-    );
+    let ts = crate::clock::rfc3339_now();
+    let letter = DeadLetter {
+        instance: &s.instance,
+        connection: &s.connection,
+        errno: s.errno,
+        error: message,
+        reason,
+        relay_file: &s.relay_file,
+        relay_pos: s.relay_pos,
+        primary_file: &s.primary_file,
+        end_log_pos: s.end_log_pos,
+        gtid: &s.gtid,
+        ts: &ts,
+        rows,
+        rows_note,
+    };
+    let mut body = serde_json::to_vec(&letter).map_err(|e| err(io::Error::other(e)))?;
+    body.push(b'\n');
     let mut f = File::create(&path).map_err(err)?;
-    f.write_all(body.as_bytes()).map_err(err)?;
+    f.write_all(&body).map_err(err)?;
     f.sync_all().map_err(err)?;
     Ok(path)
 }

@@ -146,60 +146,51 @@ pub fn dead_letter(
 ) -> Result<PathBuf, String> {
     const MAX_DEAD_LETTER_ROWS: usize = 100_000;
     let (logs, target) = replica.locate(incident, Duration::from_secs(1));
-    let mut rows: Vec<String> = Vec::new();
+    let mut rows: Vec<Box<serde_json::value::RawValue>> = Vec::new();
     let mut truncated = false;
-    let mut tables: HashMap<(String, String), Option<Arc<TableInfo>>> = HashMap::new();
+    let mut tables: HashMap<(String, String), Option<TableInfo>> = HashMap::new();
     let mut reader = replica.reader();
     let conn = &mut reader;
-    let j = crate::record::json_string;
     let read = locate::read_transaction::<()>(&logs, &target, |map, ev, at| {
-        let t = tables
+        let live = tables
             .entry((map.schema.clone(), map.table.clone()))
-            .or_insert_with(|| {
-                TableInfo::load(conn, &map.schema, &map.table)
-                    .ok()
-                    .map(Arc::new)
-            })
-            .clone();
+            .or_insert_with(|| TableInfo::load(conn, &map.schema, &map.table).ok());
+        // The rows as `decode` prints them: the replica's column names when its table
+        // still matches the table map, else the map's own metadata or `@1`…
+        let cols = crate::event::Column::all(&crate::dump::columns(map, live.as_ref()));
+        let file = at.file.display().to_string();
+        let frame = crate::event::EventFrame::new(&crate::event::ChangeEvent {
+            op: ev.op.as_str(),
+            schema: &map.schema,
+            table: &map.table,
+            before: None,
+            after: None,
+            source: crate::event::EventSource {
+                file: Some(&file),
+                pos: Some(at.offset),
+                ..Default::default()
+            },
+            errno: None,
+            plan_id: None,
+            ts: None,
+        });
         for change in &ev.rows {
             if rows.len() >= MAX_DEAD_LETTER_ROWS {
                 truncated = true;
                 return Ok(());
             }
-            let image = |row: &Option<crate::binlog::rows::Row>| match (row, &t) {
-                (None, _) => "null".to_string(),
-                (Some(r), Some(t)) => crate::record::json_row(
-                    t,
-                    r.iter().enumerate().filter_map(|(i, v)| {
-                        let v = v.as_ref()?;
-                        Some((i, crate::record::json_binlog_value(v, t.columns.get(i)?)))
-                    }),
-                ),
-                (Some(r), None) => {
-                    let fields: Vec<String> = r
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| {
-                            Some(format!(
-                                "\"@{}\":{}",
-                                i + 1,
-                                j(&format!("{:?}", v.as_ref()?))
-                            ))
-                        })
-                        .collect();
-                    format!("{{{}}}", fields.join(","))
+            let mut line = frame.head().to_vec();
+            for (k, image) in [&change.before, &change.after].into_iter().enumerate() {
+                if k == 1 {
+                    line.extend_from_slice(frame.middle());
                 }
-            };
-            rows.push(format!(
-                "{{\"op\":{},\"schema\":{},\"table\":{},\"relay_file\":{},\"relay_offset\":{},\"before\":{},\"after\":{}}}",
-                j(change.op.as_str()),
-                j(&map.schema),
-                j(&map.table),
-                j(&at.file.display().to_string()),
-                at.offset,
-                image(&change.before),
-                image(&change.after)
-            ));
+                match image {
+                    Some(r) => crate::event::write_owned_image(&mut line, r, &cols, true),
+                    None => line.extend_from_slice(b"null"),
+                }
+            }
+            line.extend_from_slice(frame.tail().trim_ascii_end());
+            rows.push(crate::event::raw(line));
         }
         Ok(())
     });
@@ -211,19 +202,22 @@ pub fn dead_letter(
             Some(format!("the transaction could not be read: {e}")),
         ),
     };
-    let mut rows_json = format!("[{}]", rows.join(","));
-    if truncated || note.is_some() {
-        rows_json = format!(
-            "{rows_json},\"rows_note\":{}",
-            j(&note.unwrap_or_else(|| format!(
-                "only the first {MAX_DEAD_LETTER_ROWS} rows are listed; the rest is in the relay log from {}:{}",
-                incident.relay_log_file, incident.relay_log_pos
-            )))
-        );
-    }
+    let note = note.or_else(|| {
+        truncated.then(|| format!(
+            "only the first {MAX_DEAD_LETTER_ROWS} rows are listed; the rest is in the relay log from {}:{}",
+            incident.relay_log_file, incident.relay_log_pos
+        ))
+    });
     let source = source_of(replica, incident, gtid.as_deref());
-    crate::record::write_dead_letter(dir, &source, reason, &incident.message, &rows_json)
-        .map_err(|e| e.to_string())
+    crate::record::write_dead_letter(
+        dir,
+        &source,
+        reason,
+        &incident.message,
+        &rows,
+        note.as_deref(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 enum RowsError {

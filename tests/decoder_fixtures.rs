@@ -343,9 +343,12 @@ fn decode_command_prints_one_change_event_per_row() {
         "{}",
         lines[2]
     );
+    // No server and no table-map charset metadata: the VARCHAR's charset is unknown,
+    // so its bytes are hex, in every row (README, "JSON documents").
     assert!(
-        lines[2]
-            .contains("\"before\":{\"@1\":2,\"@2\":\"two\"},\"after\":{\"@1\":2,\"@2\":\"TWO\"}"),
+        lines[2].contains(
+            "\"before\":{\"@1\":2,\"@2\":\"0x74776f\"},\"after\":{\"@1\":2,\"@2\":\"0x54574f\"}"
+        ),
         "{}",
         lines[2]
     );

@@ -23,26 +23,38 @@ pub fn decimal_size(precision: u8, scale: u8) -> Result<usize> {
 /// nine digits take four big-endian bytes; the sign is the inverted top bit, and negative
 /// numbers have every byte inverted.
 pub fn decimal(c: &mut Cursor<'_>, precision: u8, scale: u8) -> Result<String> {
+    let mut out = Vec::with_capacity(usize::from(precision) + 3);
+    decimal_into(c, precision, scale, &mut out)?;
+    // Only ASCII digits, '-' and '.' were written.
+    Ok(out.into_iter().map(char::from).collect())
+}
+
+/// [`decimal`] appended to `out`, allocating nothing: `decode` renders every DECIMAL of
+/// every row this way.
+pub fn decimal_into(c: &mut Cursor<'_>, precision: u8, scale: u8, out: &mut Vec<u8>) -> Result<()> {
     let raw = c.take(decimal_size(precision, scale)?)?;
     let intg = usize::from(precision - scale);
     let (intg0, intg0x) = (intg / 9, intg % 9);
     let (frac0, frac0x) = (usize::from(scale) / 9, usize::from(scale) % 9);
     let negative = raw.first().is_some_and(|b| b & 0x80 == 0);
-    let mut bytes = raw.to_vec();
+    // At most 65 digits: 32 bytes.
+    let mut bytes = [0u8; 32];
+    let bytes = bytes
+        .get_mut(..raw.len())
+        .ok_or_else(|| DecodeErrorKind::Invalid(format!("DECIMAL of {} bytes", raw.len())))?;
+    bytes.copy_from_slice(raw);
     if let Some(b) = bytes.first_mut() {
         *b ^= 0x80;
     }
     if negative {
         bytes.iter_mut().for_each(|b| *b = !*b);
     }
-    let mut d = Cursor::new(&bytes);
-    // Digits are written by hand: this runs once per DECIMAL value of every row.
-    let mut out = String::with_capacity(usize::from(precision) + 3);
+    let mut d = Cursor::new(bytes);
     if negative {
-        out.push('-');
+        out.push(b'-');
     }
     let mut started = false;
-    let push_group = |out: &mut String, g: u64, width: usize, started: &mut bool| {
+    let push_group = |out: &mut Vec<u8>, g: u64, width: usize, started: &mut bool| {
         let mut digits = [b'0'; 9];
         let mut v = g;
         for slot in digits[..width].iter_mut().rev() {
@@ -52,34 +64,34 @@ pub fn decimal(c: &mut Cursor<'_>, precision: u8, scale: u8) -> Result<String> {
         for &dg in &digits[..width] {
             if *started || dg != b'0' {
                 *started = true;
-                out.push(char::from(dg));
+                out.push(dg);
             }
         }
     };
     if intg0x > 0 {
         let g = d.uint_be(DIG2BYTES[intg0x])?;
-        push_group(&mut out, g, intg0x, &mut started);
+        push_group(out, g, intg0x, &mut started);
     }
     for _ in 0..intg0 {
         let g = d.uint_be(4)?;
-        push_group(&mut out, g, 9, &mut started);
+        push_group(out, g, 9, &mut started);
     }
     if !started {
-        out.push('0');
+        out.push(b'0');
     }
     if scale > 0 {
-        out.push('.');
+        out.push(b'.');
         let mut all = true;
         for _ in 0..frac0 {
             let g = d.uint_be(4)?;
-            push_group(&mut out, g, 9, &mut all);
+            push_group(out, g, 9, &mut all);
         }
         if frac0x > 0 {
             let g = d.uint_be(DIG2BYTES[frac0x])?;
-            push_group(&mut out, g, frac0x, &mut all);
+            push_group(out, g, frac0x, &mut all);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

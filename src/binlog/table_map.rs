@@ -196,6 +196,25 @@ pub struct OptionalMetadata {
     pub column_names: Vec<String>,
     /// SIGNEDNESS (type 1): for each *numeric* column in order, whether it is unsigned.
     pub unsigned_numeric: Vec<bool>,
+    /// DEFAULT_CHARSET (type 2) or COLUMN_CHARSET (type 3): the collation id of each
+    /// *character* column ([`ColumnDef::is_character`]) in order; MySQL 8 writes it even
+    /// with binlog_row_metadata=MINIMAL, MariaDB with MINIMAL/FULL.
+    pub collations: Vec<u64>,
+}
+
+impl ColumnDef {
+    /// CHAR/VARCHAR/BINARY/VARBINARY/TEXT/BLOB: the columns the charset metadata lists
+    /// (ENUM/SET travel as STRING with their real type in the metadata, and are not).
+    pub fn is_character(&self) -> bool {
+        match self.column_type {
+            ColumnType::VARCHAR | ColumnType::VAR_STRING | ColumnType::BLOB => true,
+            ColumnType::STRING => {
+                let real = (self.meta >> 8) as u8;
+                real != ColumnType::ENUM.0 && real != ColumnType::SET.0
+            }
+            _ => false,
+        }
+    }
 }
 
 impl TableMap {
@@ -218,6 +237,28 @@ impl TableMap {
                     out.unsigned_numeric = (0..numeric)
                         .map(|i| bits.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
                         .collect();
+                }
+                2 => {
+                    // The most common collation, then (character column index, collation)
+                    // for the columns that differ.
+                    let chars = self.columns.iter().filter(|d| d.is_character()).count();
+                    let default = v.packed()?;
+                    out.collations = vec![default; chars];
+                    while !v.is_empty() {
+                        let i = v.packed()?;
+                        let id = v.packed()?;
+                        if let Some(slot) = usize::try_from(i)
+                            .ok()
+                            .and_then(|i| out.collations.get_mut(i))
+                        {
+                            *slot = id;
+                        }
+                    }
+                }
+                3 => {
+                    while !v.is_empty() {
+                        out.collations.push(v.packed()?);
+                    }
                 }
                 4 => {
                     while !v.is_empty() {

@@ -5,6 +5,7 @@
 
 use super::DecodeErrorKind;
 use super::cursor::{Cursor, Result};
+pub use super::decimal::decimal_into;
 use super::decimal::{decimal, decimal_size};
 use super::table_map::{ColumnDef, ColumnType};
 
