@@ -2,13 +2,12 @@
 //! STATEMENT|MIXED`; MariaDB's default is MIXED, which logs a plain INSERT … VALUES as a
 //! statement), judged by outcome: SQL thread running, the replica executed everything the
 //! primary wrote, CHECKSUM TABLE equal on both sides. Each test prints the rounds and the
-//! time from the error to a healthy replica (`cargo test --test statement -- --nocapture`).
+//! time from the error to a healthy replica (`cargo test --test it statement:: -- --nocapture`).
 
-mod support;
 
 use mysql::prelude::Queryable;
 use std::time::{Duration, Instant};
-use support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, text};
 
 const TABLE: &str = "CREATE TABLE lab.t (id INT PRIMARY KEY, k INT, v VARCHAR(40), UNIQUE KEY uk_k (k)) ENGINE=InnoDB";
 

@@ -3,11 +3,10 @@
 //! (exit 2) with its path named; a server that is not a replica fails. Judged by exit
 //! code and by the check lines (text and JSON).
 
-mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use support::{Lab, text};
+use crate::support::{Lab, text};
 
 fn lab(name: &str) -> Lab {
     let lab = Lab::up(name, &[]);

@@ -7,7 +7,6 @@
 //! a corrupt event at the position, a position inside an event; and live, a repair in a
 //! relay file mixing the replica's CRC32 FDE with the primary's checksum-less one.
 
-mod support;
 
 use mysql::prelude::Queryable;
 use repl_repair::binlog::header::ChecksumAlg;
@@ -262,7 +261,7 @@ fn a_position_in_the_middle_of_a_transaction_reads_the_same_either_way() {
 /// primary FDE. The agent seeks straight to the position under that FDE and repairs.
 #[test]
 fn live_repair_after_the_primary_turned_checksums_off_seeks() {
-    let lab = support::Lab::up("seek_fde", &["--checksum", "CRC32"]);
+    let lab = crate::support::Lab::up("seek_fde", &["--checksum", "CRC32"]);
     lab.on_primary(&[
         "CREATE DATABASE lab",
         "CREATE TABLE lab.t (id INT PRIMARY KEY, v INT)",
@@ -299,7 +298,7 @@ fn live_repair_after_the_primary_turned_checksums_off_seeks() {
     assert_eq!(opened.walk_reason(), None);
 
     let out = lab.repair(&["--once", "-v"]);
-    let t = support::text(&out);
+    let t = crate::support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(!t.contains("cannot seek straight"), "{t}");
     lab.wait_caught_up();

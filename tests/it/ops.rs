@@ -4,13 +4,12 @@
 //! files where they belong (and nowhere else), exit codes, the replica's rows and
 //! CHECKSUM TABLE, what the HTTP endpoint answers.
 
-mod support;
 
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, text};
 
 const TABLE: &str = "CREATE TABLE lab.t (id INT PRIMARY KEY, k INT, v VARCHAR(40), UNIQUE KEY uk_k (k)) ENGINE=InnoDB";
 

@@ -3,12 +3,11 @@
 //! CHECKSUM TABLE of every table involved, or a clean refusal that left the replica as it
 //! was; journals replayed through the stock `mariadb` client.
 
-mod support;
 
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, text};
 
 fn lab(name: &str, knobs: &[&str], tables: &[&str]) -> Lab {
     let lab = Lab::up(name, knobs);
