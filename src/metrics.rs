@@ -29,6 +29,8 @@ pub struct IncidentSummary {
     pub primary: String,
     pub outcome: String,
     pub detail: String,
+    /// Where the transaction was read from: `relay` or `primary` (`--source`).
+    pub source: String,
     pub deleted: u64,
     pub inserted: u64,
     pub at: String,
@@ -304,13 +306,14 @@ impl Telemetry {
                 let state = if self.is_paused(name) { "paused" } else { st.state.as_str() };
                 let last = st.last_incident.as_ref().map_or("null".to_string(), |i| {
                     format!(
-                        "{{\"errno\":{},\"connection\":{},\"relay\":{},\"primary\":{},\"outcome\":{},\"detail\":{},\"deleted\":{},\"inserted\":{},\"at\":{}}}",
+                        "{{\"errno\":{},\"connection\":{},\"relay\":{},\"primary\":{},\"outcome\":{},\"detail\":{},\"source\":{},\"deleted\":{},\"inserted\":{},\"at\":{}}}",
                         i.errno,
                         j(&i.connection),
                         j(&i.relay),
                         j(&i.primary),
                         j(&i.outcome),
                         j(&i.detail),
+                        j(&i.source),
                         i.deleted,
                         i.inserted,
                         j(&i.at)
