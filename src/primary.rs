@@ -438,6 +438,11 @@ pub fn fetch(
         let t = h.event_type_raw();
         let r = role(&ev);
         if t == EventType::ROTATE_EVENT as u8 {
+            // The first (fake) rotate names the file we asked for; it comes before any
+            // FDE, so the parser cannot know to cut its checksum off the name.
+            if !seen_fde {
+                continue;
+            }
             if let Ok(rot) = ev.read_event::<RotateEvent>() {
                 let name = rot.name().into_owned();
                 if let Some(f) = &failing_file
