@@ -538,16 +538,20 @@ pub fn check_gtid(reader: &mut impl Queryable, flavor: &Flavor, gtid: &str) -> R
         let parse = |g: &str| {
             let mut it = g.trim().split('-');
             let d: u64 = it.next()?.parse().ok()?;
-            let _s: u64 = it.next()?.parse().ok()?;
+            let s: u64 = it.next()?.parse().ok()?;
             let n: u64 = it.next()?.parse().ok()?;
-            Some((d, n))
+            Some((d, s, n))
         };
-        let Some((domain, seq)) = parse(gtid) else {
+        let Some((domain, server, seq)) = parse(gtid) else {
             return Ok(());
         };
+        // Only a position from the same server says anything: two primaries of a
+        // multi-source replica may share a domain (observed: 0-1-10 in the position,
+        // 0-3-10 failing on the other connection).
         for applied in pos.unwrap_or_default().split(',') {
-            if let Some((d, n)) = parse(applied)
+            if let Some((d, s, n)) = parse(applied)
                 && d == domain
+                && s == server
                 && n >= seq
             {
                 return Err(format!(

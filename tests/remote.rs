@@ -322,3 +322,109 @@ fn dup_key_and_missing_row_repaired_from_the_primary_as_nobody_over_tcp() {
         .collect();
     assert!(journal.contains("replica only"), "{journal}");
 }
+
+/// MariaDB multi-source: one replica with two connections, each from its own primary
+/// (server_ids 1 and 3), both stopped by drift. Each transaction is read from the
+/// primary of its own connection, found through that connection's Master_Host/Port.
+#[test]
+fn multi_source_two_primaries_each_read_from_its_own() {
+    let lab = lab("remote_multi_a", &[]);
+    let other = Lab::up("remote_multi_b", &["--primary-id", "3"]);
+    // The other lab's replica has server_id 2 too: it would evict ours from primary b.
+    other.replica().query_drop("STOP SLAVE").unwrap();
+    let home = nobody_home(&lab);
+    let (file, pos): (String, u64) = {
+        let row: mysql::Row = other
+            .primary()
+            .query_first("SHOW MASTER STATUS")
+            .unwrap()
+            .unwrap();
+        (row.get(0).unwrap(), row.get(1).unwrap())
+    };
+    other.on_primary(&[
+        "CREATE DATABASE lab2",
+        "CREATE TABLE lab2.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO lab2.t VALUES (1, 'one')",
+    ]);
+    lab.replica()
+        .query_drop(format!(
+            "CHANGE MASTER 'b' TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_CONNECT_RETRY=1, MASTER_LOG_FILE='{file}', MASTER_LOG_POS={pos}, MASTER_USE_GTID=no",
+            other.get("PRIMARY_PORT")
+        ))
+        .unwrap();
+    lab.replica().query_drop("START SLAVE 'b'").unwrap();
+    let b_status = |lab: &Lab| -> (String, u32) {
+        let rows: Vec<mysql::Row> = lab.replica().query("SHOW ALL SLAVES STATUS").unwrap();
+        let b = rows
+            .iter()
+            .find(|r| r.get::<String, _>("Connection_name").as_deref() == Some("b"))
+            .expect("connection b");
+        (
+            b.get::<String, _>("Slave_SQL_Running").unwrap_or_default(),
+            b.get::<u32, _>("Last_SQL_Errno").unwrap_or(0),
+        )
+    };
+    let rows_b = |lab: &Lab| -> u64 {
+        lab.replica()
+            .query_first("SELECT COUNT(*) FROM lab2.t")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while rows_b(&lab) == 0 {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "connection 'b' never replicated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Drift under both connections, then a conflict through each.
+    lab.drift("INSERT INTO lab2.t VALUES (2, 'replica only')");
+    other.on_primary(&["INSERT INTO lab2.t VALUES (2, 'from b')"]);
+    lab.drift("DELETE FROM lab.t WHERE id = 3");
+    lab.on_primary(&["UPDATE lab.t SET v = 'three, updated' WHERE id = 3"]);
+    lab.wait_for_error(1032);
+    let start = std::time::Instant::now();
+    while b_status(&lab) != ("No".to_string(), 1062) {
+        assert!(start.elapsed().as_secs() < 30, "b: {:?}", b_status(&lab));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_relay_unreadable(&lab);
+    let mut last = None;
+    for _ in 0..2 {
+        let out = agent_as_nobody(&home, &replica_addr(&lab), &["--source", "primary"]);
+        let done = out.status.code() == Some(0);
+        last = Some(out);
+        if done {
+            break;
+        }
+    }
+    let out = last.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    lab.assert_converged("lab.t");
+    let start = std::time::Instant::now();
+    loop {
+        let p: (String, Option<u64>) = other
+            .primary()
+            .query_first("CHECKSUM TABLE lab2.t")
+            .unwrap()
+            .unwrap();
+        let r: (String, Option<u64>) = lab
+            .replica()
+            .query_first("CHECKSUM TABLE lab2.t")
+            .unwrap()
+            .unwrap();
+        if p.1 == r.1 && b_status(&lab).0 == "Yes" {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "lab2.t differs or b stopped: {:?} {}",
+            b_status(&lab),
+            text(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_no_copies(&home);
+}
