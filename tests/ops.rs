@@ -636,7 +636,8 @@ fn exit_codes_lock_loser_1_unreadable_relay_log_2_bad_journal_dir_2_missing_slav
     );
     assert!(!t.contains("lost the connection"), "{t}");
 
-    // Unreadable relay log (here: gone, as on the wrong host): exit 2, nothing touched.
+    // Unreadable relay log (here: gone, as on the wrong host) with --source relay: exit
+    // 2, nothing touched (--source auto would read the primary, see tests/remote.rs).
     let st = {
         break_1062(&lab, 90);
         lab.status()
@@ -645,7 +646,10 @@ fn exit_codes_lock_loser_1_unreadable_relay_log_2_bad_journal_dir_2_missing_slav
     let relay = datadir.join(&st["Relay_Log_File"]);
     let away = relay.with_extension("away");
     std::fs::rename(&relay, &away).unwrap();
-    let out = agent(&lab).arg("--once").output().unwrap();
+    let out = agent(&lab)
+        .args(["--once", "--source", "relay"])
+        .output()
+        .unwrap();
     std::fs::rename(&away, &relay).unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
