@@ -12,6 +12,9 @@ Examples:
     repl-repair --defaults-file=/etc/repl-repair/my.cnf -S /run/mysqld/a.sock,/run/mysqld/b.sock --once
   Named instances, one over TCP, and a circuit breaker:
     repl-repair --instance main=/run/mysqld/a.sock --instance reports=10.0.0.7:3306 --max-repairs 20 --per 1h
+  From a monitoring host, reading failing transactions from the primaries' binlogs
+  ([repl-repair-primary] user/password in the option file):
+    repl-repair --defaults-file=/etc/repl-repair/my.cnf -h db1,db2,db3 --once
   Show the fix SQL without changing anything:
     repl-repair -u repair -S /run/mysqld/a.sock --once --dry-run
   Watch forever as a daemon, one log per instance:
@@ -54,9 +57,10 @@ pub struct Args {
     #[arg(short = 'S', long, value_delimiter = ',')]
     pub socket: Vec<PathBuf>,
 
-    /// Host of a replica reached over TCP (with -P).
-    #[arg(short = 'h', long)]
-    pub host: Option<String>,
+    /// Host(s) of replicas reached over TCP, comma-separated (`a,b:3307,[::1]:3308`; a
+    /// host without `:PORT` takes -P): one worker per instance.
+    #[arg(short = 'h', long, value_delimiter = ',')]
+    pub host: Vec<String>,
 
     /// TCP port of the replica given with -h (default 3306).
     #[arg(short = 'P', long)]
@@ -138,6 +142,26 @@ pub struct Args {
     /// Summary format of --once: text or json (one object per instance and line).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
+
+    /// Where the failing transaction is read from: `relay` (the replica's relay log, on
+    /// its host), `primary` (the primary's binlog, from anywhere), `auto` (the relay log
+    /// when readable, else the primary).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "relay", "primary"])]
+    pub source: String,
+
+    /// The primary to read from, `HOST:PORT` or `CONNECTION=HOST:PORT` per multi-source
+    /// connection/channel (repeatable); default: the replica's Master_Host/Master_Port.
+    #[arg(long = "primary", value_name = "[CONNECTION=]HOST:PORT")]
+    pub primaries: Vec<String>,
+
+    /// User for the primary (needs REPLICATION SLAVE); default: the replica's user.
+    #[arg(long)]
+    pub primary_user: Option<String>,
+
+    /// Password for the primary; prefer `[repl-repair-primary]` in an option file or
+    /// MYSQL_PRIMARY_PWD: a value here is visible in the process list.
+    #[arg(long)]
+    pub primary_password: Option<String>,
 
     /// Serve Prometheus /metrics, /status and pause/resume here (e.g. 127.0.0.1:9104).
     #[arg(long)]

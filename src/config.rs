@@ -82,6 +82,14 @@ pub enum ConfigError {
     DaemonWithoutLogdir,
     #[error("--once and --daemon do not go together: --once exits after one check")]
     OnceDaemon,
+    #[error("--primary {0:?} is not HOST:PORT or CONNECTION=HOST:PORT")]
+    Primary(String),
+    #[error("-h {0:?} is not HOST or HOST:PORT")]
+    Host(String),
+    #[error(
+        "--primary/--primary-user/--primary-password are for reading from the primary; --source relay never does"
+    )]
+    PrimaryWithRelay,
 }
 impl Args {
     /// The validation step: flags and option files in, a [`Config`] out, or the first
@@ -116,6 +124,8 @@ impl Args {
             })?;
         }
         let targets = instance_targets(&self, &files, &login)?;
+        let source = crate::policy::SourceMode::parse(&self.source).unwrap_or_default();
+        let primary = std::sync::Arc::new(primary_access(&self, &files, &login, source)?);
         let journal_dir = match &self.journal_dir {
             Some(d) => d.clone(),
             None => default_journal_dir()?,
@@ -152,6 +162,8 @@ impl Args {
             breaker: self.max_repairs.map(|n| (n, per)),
             lock_dir,
             telemetry: telemetry.clone(),
+            source,
+            primary,
         };
         let workers = targets
             .into_iter()
@@ -188,7 +200,7 @@ impl Args {
         Ok(if let Some(s) = self.socket.first() {
             Some(b.socket(Some(s.display().to_string())).into())
         } else {
-            self.host.as_ref().map(|h| {
+            self.host.first().map(|h| {
                 b.ip_or_hostname(Some(h.clone()))
                     .tcp_port(self.port.unwrap_or(3306))
                     .into()
@@ -272,12 +284,16 @@ fn instance_targets(
         .filter(|s| !s.as_os_str().is_empty())
         .map(|s| socket_target(None, &s.display().to_string()))
         .collect();
-    if let Some(host) = args.host.as_ref().or(files.host.as_ref()) {
-        targets.push(tcp_target(
-            None,
-            host,
-            args.port.or(files.port).unwrap_or(3306),
-        ));
+    let default_port = args.port.or(files.port).unwrap_or(3306);
+    let hosts: Vec<&String> = if args.host.is_empty() {
+        files.host.iter().collect()
+    } else {
+        args.host.iter().filter(|h| !h.is_empty()).collect()
+    };
+    for spec in hosts {
+        let (host, port) =
+            host_port(spec, default_port).ok_or_else(|| ConfigError::Host(spec.clone()))?;
+        targets.push(tcp_target(None, &host, port));
     }
     for spec in &args.instances {
         let bad = || ConfigError::Instance(spec.clone());
@@ -311,6 +327,73 @@ fn instance_targets(
         }
     }
     Ok(targets)
+}
+
+/// One `-h` entry: `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
+fn host_port(spec: &str, default_port: u16) -> Option<(String, u16)> {
+    if let Some(rest) = spec.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return (!host.is_empty()).then(|| (host.to_string(), port));
+    }
+    match spec.matches(':').count() {
+        0 => Some((spec.to_string(), default_port)),
+        1 => {
+            let (host, port) = spec.split_once(':')?;
+            let port: u16 = port.parse().ok()?;
+            (!host.is_empty() && port != 0).then(|| (host.to_string(), port))
+        }
+        _ => Some((spec.to_string(), default_port)),
+    }
+}
+
+/// The login and addresses for reading the primaries' binlogs: `--primary-user` /
+/// `--primary-password`, then `[repl-repair-primary]`, then `MYSQL_PRIMARY_PWD`; with no
+/// user of its own, the replica's login.
+fn primary_access(
+    args: &Args,
+    files: &crate::option_file::ClientOptions,
+    login: &Login,
+    source: crate::policy::SourceMode,
+) -> Result<crate::primary::PrimaryAccess, ConfigError> {
+    let any_primary_flag = !args.primaries.is_empty()
+        || args.primary_user.is_some()
+        || args.primary_password.is_some();
+    if source == crate::policy::SourceMode::Relay && any_primary_flag {
+        return Err(ConfigError::PrimaryWithRelay);
+    }
+    let mut overrides = Vec::new();
+    for spec in &args.primaries {
+        overrides.push(
+            crate::primary::PrimaryAccess::parse_override(spec)
+                .ok_or_else(|| ConfigError::Primary(spec.clone()))?,
+        );
+    }
+    let user = args
+        .primary_user
+        .clone()
+        .or_else(|| files.primary_user.clone());
+    let password = args
+        .primary_password
+        .clone()
+        .or_else(|| files.primary_password.clone())
+        .or_else(|| std::env::var("MYSQL_PRIMARY_PWD").ok());
+    Ok(match user {
+        Some(user) => crate::primary::PrimaryAccess {
+            overrides,
+            user: Some(user),
+            password,
+        },
+        None => crate::primary::PrimaryAccess {
+            overrides,
+            user: login.user.clone(),
+            password: password.or_else(|| login.password.clone()),
+        },
+    })
 }
 
 fn is_root() -> bool {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod option_file;
 pub mod plan;
 pub mod policy;
+pub mod primary;
 pub mod record;
 pub mod repair;
 pub mod replica;

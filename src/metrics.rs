@@ -29,6 +29,8 @@ pub struct IncidentSummary {
     pub primary: String,
     pub outcome: String,
     pub detail: String,
+    /// Where the transaction was read from: `relay` or `primary` (`--source`).
+    pub source: String,
     pub deleted: u64,
     pub inserted: u64,
     pub at: String,

@@ -32,6 +32,10 @@ pub struct ClientOptions {
     pub socket: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// `[repl-repair-primary]` `user`/`password`: the login on the primaries, for reading
+    /// their binlogs.
+    pub primary_user: Option<String>,
+    pub primary_password: Option<String>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -42,6 +46,11 @@ impl std::fmt::Debug for ClientOptions {
             .field("socket", &self.socket)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("primary_user", &self.primary_user)
+            .field(
+                "primary_password",
+                &self.primary_password.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }
@@ -50,6 +59,8 @@ impl std::fmt::Debug for ClientOptions {
 /// them wherever it stands in the file, so the agent's own settings always win.
 const CLIENT_GROUPS: [&str; 3] = ["client", "client-server", "client-mariadb"];
 const OWN_GROUP: &str = "repl-repair";
+/// The login on the primaries (binlog reads); only `user` and `password` are read.
+const PRIMARY_GROUP: &str = "repl-repair-primary";
 
 /// Parses one option file's client groups and `[repl-repair]` into `into`.
 pub fn read_file(path: &Path, into: &mut ClientOptions) -> Result<(), OptionFileError> {
@@ -71,6 +82,7 @@ pub fn read_file(path: &Path, into: &mut ClientOptions) -> Result<(), OptionFile
 enum Group {
     Client,
     Own,
+    Primary,
     Other,
 }
 
@@ -85,6 +97,7 @@ pub fn parse(text: &str, path: &Path, into: &mut ClientOptions) -> Result<(), Op
     // Later lines win within a level; the own group's level is applied last.
     let mut client: HashMap<String, (String, usize)> = HashMap::new();
     let mut own: HashMap<String, (String, usize)> = HashMap::new();
+    let mut primary: HashMap<String, (String, usize)> = HashMap::new();
     let mut group = Group::Other;
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -107,6 +120,8 @@ pub fn parse(text: &str, path: &Path, into: &mut ClientOptions) -> Result<(), Op
                 Group::Client
             } else if OWN_GROUP.eq_ignore_ascii_case(name) {
                 Group::Own
+            } else if PRIMARY_GROUP.eq_ignore_ascii_case(name) {
+                Group::Primary
             } else {
                 Group::Other
             };
@@ -115,6 +130,7 @@ pub fn parse(text: &str, path: &Path, into: &mut ClientOptions) -> Result<(), Op
         let values = match group {
             Group::Client => &mut client,
             Group::Own => &mut own,
+            Group::Primary => &mut primary,
             Group::Other => continue,
         };
         let line = strip_comment(line);
@@ -123,6 +139,13 @@ pub fn parse(text: &str, path: &Path, into: &mut ClientOptions) -> Result<(), Op
             None => (line.trim(), String::new()),
         };
         values.insert(key.replace('_', "-").to_ascii_lowercase(), (value, n + 1));
+    }
+    for (k, (v, _)) in primary {
+        match k.as_str() {
+            "user" => into.primary_user = Some(v),
+            "password" => into.primary_password = Some(v),
+            _ => {}
+        }
     }
     for (k, (v, line)) in client.into_iter().chain(own) {
         match k.as_str() {
@@ -324,6 +347,20 @@ mod tests {
         assert_eq!(o.host.as_deref(), Some("db1"));
         assert_eq!(o.socket.as_deref(), Some("/s.sock"));
         assert_eq!(o.port, Some(3307));
+    }
+
+    #[test]
+    fn primary_group_holds_only_the_primary_login() {
+        let mut o = ClientOptions::default();
+        let text = "[client]\nuser=repair\npassword=r\n[repl-repair-primary]\nuser=repl\n\
+                    password=\"p #1\"\nhost=ignored\n";
+        parse(text, Path::new("t.cnf"), &mut o).unwrap();
+        assert_eq!(o.user.as_deref(), Some("repair"));
+        assert_eq!(o.password.as_deref(), Some("r"));
+        assert_eq!(o.primary_user.as_deref(), Some("repl"));
+        assert_eq!(o.primary_password.as_deref(), Some("p #1"));
+        assert_eq!(o.host, None, "[repl-repair-primary] names no replica");
+        assert!(!format!("{o:?}").contains("p #1"));
     }
 
     #[test]

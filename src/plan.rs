@@ -293,10 +293,13 @@ pub enum RefusalKind {
     NotDrift,
     /// A statement-format 1062 that does not resolve to exactly one replica row.
     Statement,
+    /// The transaction cannot be read from the primary (unreachable, purged binlog, a
+    /// different server than the replica's primary).
+    Primary,
 }
 
 impl RefusalKind {
-    pub const ALL: [RefusalKind; 10] = [
+    pub const ALL: [RefusalKind; 11] = [
         RefusalKind::ImageIncomplete,
         RefusalKind::NullKey,
         RefusalKind::Unrenderable,
@@ -307,6 +310,7 @@ impl RefusalKind {
         RefusalKind::Privilege,
         RefusalKind::NotDrift,
         RefusalKind::Statement,
+        RefusalKind::Primary,
     ];
 
     pub fn label(self) -> &'static str {
@@ -321,6 +325,7 @@ impl RefusalKind {
             RefusalKind::Privilege => "privilege",
             RefusalKind::NotDrift => "not-drift",
             RefusalKind::Statement => "statement",
+            RefusalKind::Primary => "primary",
         }
     }
 }

@@ -274,6 +274,91 @@ pub fn judge(outcome: &Outcome, errno: u32) -> Verdict {
     v
 }
 
+/// `--source`: where the failing transaction may be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceMode {
+    /// The relay log when this agent can read it, else the primary's binlog.
+    #[default]
+    Auto,
+    Relay,
+    Primary,
+}
+
+impl SourceMode {
+    pub fn parse(s: &str) -> Option<SourceMode> {
+        match s {
+            "auto" => Some(SourceMode::Auto),
+            "relay" => Some(SourceMode::Relay),
+            "primary" => Some(SourceMode::Primary),
+            _ => None,
+        }
+    }
+}
+
+/// Where one incident's transaction is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Relay,
+    Primary,
+}
+
+impl ReadFrom {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReadFrom::Relay => "relay",
+            ReadFrom::Primary => "primary",
+        }
+    }
+}
+
+/// Chooses the source for one incident from `--source` and whether the relay log could
+/// be opened (`Err` says why not). Only `--source relay` with an unreadable relay log is
+/// an error: the agent cannot do its job where it runs.
+pub fn choose_source(mode: SourceMode, relay: Result<(), String>) -> Result<ReadFrom, String> {
+    match (mode, relay) {
+        (SourceMode::Primary, _) => Ok(ReadFrom::Primary),
+        (_, Ok(())) => Ok(ReadFrom::Relay),
+        (SourceMode::Auto, Err(_)) => Ok(ReadFrom::Primary),
+        (SourceMode::Relay, Err(why)) => Err(format!(
+            "{why}, or let the agent read the transaction from the primary (--source auto)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn source_choice_for_every_mode() {
+        let unreadable = || Err("cannot read relay log x: permission denied".to_string());
+        assert_eq!(choose_source(SourceMode::Auto, Ok(())), Ok(ReadFrom::Relay));
+        assert_eq!(
+            choose_source(SourceMode::Auto, unreadable()),
+            Ok(ReadFrom::Primary)
+        );
+        assert_eq!(
+            choose_source(SourceMode::Relay, Ok(())),
+            Ok(ReadFrom::Relay)
+        );
+        assert!(
+            choose_source(SourceMode::Relay, unreadable())
+                .unwrap_err()
+                .contains("--source auto")
+        );
+        assert_eq!(
+            choose_source(SourceMode::Primary, Ok(())),
+            Ok(ReadFrom::Primary)
+        );
+        assert_eq!(
+            choose_source(SourceMode::Primary, unreadable()),
+            Ok(ReadFrom::Primary)
+        );
+        assert_eq!(SourceMode::parse("auto"), Some(SourceMode::Auto));
+        assert_eq!(SourceMode::parse("replica"), None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,45 @@ pub struct RepairOptions {
     pub filter: Arc<crate::limits::TableFilter>,
     /// `--max-rows`: refuse a repair that would change more rows.
     pub max_rows: Option<u64>,
+    /// Read the transaction from the primary's binlog (`--source`), not the relay log.
+    pub primary: Option<Arc<crate::primary::PrimaryAccess>>,
+}
+
+/// The failing transaction's events: the relay log, or (with `opts.primary`) a copy
+/// read from the primary's binlog, which lives as long as the returned guard.
+fn transaction_events(
+    reader: &mut impl Queryable,
+    flavor: &crate::status::Flavor,
+    relay: (RelayLogs, Target),
+    incident: &Incident,
+    opts: &RepairOptions,
+) -> Result<(RelayLogs, Target, Option<crate::primary::Fetched>), Box<Outcome>> {
+    let Some(access) = &opts.primary else {
+        return Ok((relay.0, relay.1, None));
+    };
+    let refused = |e: String| {
+        Box::new(Outcome::Refused {
+            kind: RefusalKind::Primary,
+            reason: format!("{e}; nothing was changed"),
+        })
+    };
+    let dir = opts.journal.dir();
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Box::new(Outcome::Failed {
+            reason: format!("cannot create {}: {e}", dir.display()),
+        })
+    })?;
+    let started = Instant::now();
+    let copy = crate::primary::fetch(access, reader, flavor, incident, dir)
+        .map_err(|e| refused(e.to_string()))?;
+    tracing::info!(
+        "read the failing transaction from the primary {}: {} events, {} bytes in {:?}",
+        copy.primary,
+        copy.events,
+        copy.bytes,
+        started.elapsed()
+    );
+    Ok((copy.logs.clone(), copy.target.clone(), Some(copy)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +270,13 @@ enum RowsError {
 /// `opts.max_rounds` times; then it is reported unrepairable and left stopped.
 pub fn repair(replica: &mut Replica, incident: &Incident, opts: &RepairOptions) -> Outcome {
     if opts.dry_run {
-        let (logs, target) = replica.locate(incident, opts.tail_wait);
+        let relay = replica.locate(incident, opts.tail_wait);
+        let flavor = replica.flavor.clone();
+        let (logs, target, _copy) =
+            match transaction_events(&mut replica.reader(), &flavor, relay, incident, opts) {
+                Ok(t) => t,
+                Err(outcome) => return *outcome,
+            };
         return match plan_transaction(&mut replica.reader(), &logs, &target, incident, opts) {
             Ok((plan, _)) => Outcome::DryRun {
                 statements: plan
@@ -452,12 +497,29 @@ fn repair_round(
     opts: &RepairOptions,
     own_journals: &[PathBuf],
 ) -> Round {
-    let (logs, target) = session.replica().locate(incident, opts.tail_wait);
+    let relay = session.replica().locate(incident, opts.tail_wait);
+    let flavor = session.replica().flavor.clone();
+    let (logs, target, copy) =
+        match transaction_events(&mut session.reader(), &flavor, relay, incident, opts) {
+            Ok(t) => t,
+            Err(outcome) => return Round::Done(*outcome),
+        };
     let (plan, located) =
         match plan_transaction(&mut session.reader(), &logs, &target, incident, opts) {
             Ok(p) => p,
             Err(outcome) => return Round::Done(*outcome),
         };
+    drop(copy);
+    // Read from the primary: its GTID must be one the replica has not applied.
+    if opts.primary.is_some()
+        && let Some(gtid) = &located.gtid
+        && let Err(reason) = crate::primary::check_gtid(&mut session.reader(), &flavor, gtid)
+    {
+        return Round::Done(Outcome::Refused {
+            kind: RefusalKind::Primary,
+            reason: format!("{reason}; nothing was changed"),
+        });
+    }
     let about = format!(
         "error {} at relay log {}:{} (primary {}:{}): {}",
         incident.errno,

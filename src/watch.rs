@@ -43,6 +43,10 @@ pub struct WorkerConfig {
     pub lock_dir: PathBuf,
     /// Metrics and /status, shared by every worker and the HTTP thread.
     pub telemetry: std::sync::Arc<crate::metrics::Telemetry>,
+    /// `--source`: relay log, primary, or whichever this agent can read.
+    pub source: crate::policy::SourceMode,
+    /// How to reach the primaries when reading from them.
+    pub primary: std::sync::Arc<crate::primary::PrimaryAccess>,
 }
 
 pub use crate::policy::FinalState;
@@ -356,6 +360,7 @@ fn incident_summary(
         ),
         outcome: outcome.to_string(),
         detail: detail.to_string(),
+        source: String::new(),
         deleted: 0,
         inserted: 0,
         at: crate::clock::rfc3339_now(),
@@ -613,18 +618,22 @@ impl Worker<'_> {
         let Some(r) = self.replica.as_mut() else {
             return Poll::Wait(cfg.interval, FinalState::Healthy);
         };
-        if let Err(msg) = relay_readable(r, incident) {
-            self.state_msg.say(&self.log, "ERROR", msg.clone());
-            self.set_state(InstanceState::Error);
-            return if cfg.once {
-                Poll::Done(FinalState::Error(msg))
-            } else {
-                Poll::Again {
-                    state: FinalState::Error(msg),
-                    repaired: false,
-                }
-            };
-        }
+        let read_from = match crate::policy::choose_source(cfg.source, relay_readable(r, incident))
+        {
+            Ok(from) => from,
+            Err(msg) => {
+                self.state_msg.say(&self.log, "ERROR", msg.clone());
+                self.set_state(InstanceState::Error);
+                return if cfg.once {
+                    Poll::Done(FinalState::Error(msg))
+                } else {
+                    Poll::Again {
+                        state: FinalState::Error(msg),
+                        repaired: false,
+                    }
+                };
+            }
+        };
         let on = if connection.is_empty() {
             String::new()
         } else {
@@ -634,6 +643,14 @@ impl Worker<'_> {
             "{on}SQL thread stopped with error {} at relay log {}:{}: {}",
             incident.errno, incident.relay_log_file, incident.relay_log_pos, incident.message
         ));
+        if read_from == crate::policy::ReadFrom::Primary {
+            self.log.info(&format!(
+                "{on}reading the failing transaction from the primary's binlog at {}:{} (--source {})",
+                incident.exec_master_log_file,
+                incident.exec_master_log_pos,
+                if cfg.source == crate::policy::SourceMode::Auto { "auto: the relay log is not readable here" } else { "primary" }
+            ));
+        }
         let opts = RepairOptions {
             dry_run: cfg.dry_run,
             journal: crate::record::Journal::new(instance_dir(cfg, &r.name)),
@@ -642,6 +659,7 @@ impl Worker<'_> {
             max_rounds: cfg.max_rounds,
             filter: cfg.filter.clone(),
             max_rows: cfg.max_rows,
+            primary: (read_from == crate::policy::ReadFrom::Primary).then(|| cfg.primary.clone()),
         };
         cfg.telemetry
             .set_state(&self.log.name(), InstanceState::Repairing.label());
@@ -666,6 +684,7 @@ impl Worker<'_> {
             crate::metrics::IncidentSummary {
                 deleted,
                 inserted,
+                source: read_from.label().to_string(),
                 ..incident_summary(incident, outcome.label(), &detail)
             },
             started.elapsed(),

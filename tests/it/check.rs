@@ -3,10 +3,9 @@
 //! (exit 2) with its path named; a server that is not a replica fails. Judged by exit
 //! code and by the check lines (text and JSON).
 
-
+use crate::support::{Lab, text};
 use std::path::Path;
 use std::process::{Command, Output};
-use crate::support::{Lab, text};
 
 fn lab(name: &str) -> Lab {
     let lab = Lab::up(name, &[]);

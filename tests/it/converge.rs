@@ -4,12 +4,11 @@
 //! the primary's columns where the replica has more), journals replayed through the
 //! stock `mariadb` client with server defaults.
 
-
+use crate::support::{Lab, files_under, text};
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
-use crate::support::{Lab, files_under, text};
 
 fn lab(name: &str, tables: &[&str]) -> Lab {
     let lab = Lab::up(name, &[]);

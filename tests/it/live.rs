@@ -2,9 +2,8 @@
 //! SQL thread runs, the replica executed everything the primary wrote, and CHECKSUM
 //! TABLE is equal on both sides. Drift is made on the replica with sql_log_bin=0.
 
-
-use mysql::prelude::Queryable;
 use crate::support::{Lab, files_under, text};
+use mysql::prelude::Queryable;
 
 const TABLE: &str = "CREATE TABLE lab.t (id INT PRIMARY KEY, k INT, v VARCHAR(40), UNIQUE KEY uk_k (k)) ENGINE=InnoDB";
 

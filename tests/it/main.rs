@@ -1,6 +1,6 @@
 //! The integration tests, one binary with a module per theme (ripgrep's layout): live
 //! repairs on real MariaDB labs (`live`, `trust`, `converge`, `statement`, `ops`, `check`,
-//! `seek`), the decoder against real binlog files (`shared_corpus`, `decoder_fixtures`,
+//! `seek`, `remote`), the decoder against real binlog files (`shared_corpus`, `decoder_fixtures`,
 //! `status_fixtures`), configuration, and the Debian package. Shared helpers (the lab,
 //! the agent's output) live in `support`.
 
@@ -14,6 +14,7 @@ mod decoder_fixtures;
 mod live;
 mod ops;
 mod package;
+mod remote;
 mod seek;
 mod shared_corpus;
 mod statement;

@@ -4,12 +4,11 @@
 //! files where they belong (and nowhere else), exit codes, the replica's rows and
 //! CHECKSUM TABLE, what the HTTP endpoint answers.
 
-
+use crate::support::{Lab, files_under, text};
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use crate::support::{Lab, files_under, text};
 
 const TABLE: &str = "CREATE TABLE lab.t (id INT PRIMARY KEY, k INT, v VARCHAR(40), UNIQUE KEY uk_k (k)) ENGINE=InnoDB";
 
@@ -635,7 +634,8 @@ fn exit_codes_lock_loser_1_unreadable_relay_log_2_bad_journal_dir_2_missing_slav
     );
     assert!(!t.contains("lost the connection"), "{t}");
 
-    // Unreadable relay log (here: gone, as on the wrong host): exit 2, nothing touched.
+    // Unreadable relay log (here: gone, as on the wrong host) with --source relay: exit
+    // 2, nothing touched (--source auto would read the primary, see tests/it/remote.rs).
     let st = {
         break_1062(&lab, 90);
         lab.status()
@@ -644,7 +644,10 @@ fn exit_codes_lock_loser_1_unreadable_relay_log_2_bad_journal_dir_2_missing_slav
     let relay = datadir.join(&st["Relay_Log_File"]);
     let away = relay.with_extension("away");
     std::fs::rename(&relay, &away).unwrap();
-    let out = agent(&lab).arg("--once").output().unwrap();
+    let out = agent(&lab)
+        .args(["--once", "--source", "relay"])
+        .output()
+        .unwrap();
     std::fs::rename(&away, &relay).unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");

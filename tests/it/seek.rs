@@ -7,7 +7,6 @@
 //! a corrupt event at the position, a position inside an event; and live, a repair in a
 //! relay file mixing the replica's CRC32 FDE with the primary's checksum-less one.
 
-
 use mysql::prelude::Queryable;
 use repl_repair::binlog::header::ChecksumAlg;
 use repl_repair::binlog::{self, BinlogReader, DecodedEvents, EventType, RowOp};

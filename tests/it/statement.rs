@@ -4,10 +4,9 @@
 //! primary wrote, CHECKSUM TABLE equal on both sides. Each test prints the rounds and the
 //! time from the error to a healthy replica (`cargo test --test it statement:: -- --nocapture`).
 
-
+use crate::support::{Lab, files_under, text};
 use mysql::prelude::Queryable;
 use std::time::{Duration, Instant};
-use crate::support::{Lab, files_under, text};
 
 const TABLE: &str = "CREATE TABLE lab.t (id INT PRIMARY KEY, k INT, v VARCHAR(40), UNIQUE KEY uk_k (k)) ENGINE=InnoDB";
 

@@ -3,11 +3,10 @@
 //! CHECKSUM TABLE of every table involved, or a clean refusal that left the replica as it
 //! was; journals replayed through the stock `mariadb` client.
 
-
+use crate::support::{Lab, files_under, text};
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use crate::support::{Lab, files_under, text};
 
 fn lab(name: &str, knobs: &[&str], tables: &[&str]) -> Lab {
     let lab = Lab::up(name, knobs);
