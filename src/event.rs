@@ -82,6 +82,9 @@ pub struct EventSource<'a> {
     /// The rows event's type name (decode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<&'static str>,
+    /// Where the agent read the failing transaction: `relay` or `primary` (audit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<&'a str>,
     /// The table again, as the audit has always carried it in its source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<&'a str>,

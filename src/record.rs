@@ -369,6 +369,8 @@ pub struct Source {
     pub server_id: u32,
     pub errno: u32,
     pub plan_id: String,
+    /// `relay` or `primary`: where the failing transaction was read.
+    pub read_from: &'static str,
 }
 
 /// The audit trail: one JSON line per repaired row, shaped like a change event, in
@@ -405,6 +407,7 @@ impl Audit {
                 end_log_pos: Some(s.end_log_pos),
                 gtid: Some(&s.gtid),
                 server_id: Some(s.server_id),
+                read_from: Some(s.read_from),
                 schema: Some(&table.schema),
                 table: Some(&table.name),
                 ..EventSource::default()

@@ -154,8 +154,14 @@ fn table_info(
 }
 
 /// The audit/dead-letter description of where an incident's transaction is.
-fn source_of(replica: &Replica, incident: &Incident, gtid: Option<&str>) -> crate::record::Source {
+fn source_of(
+    replica: &Replica,
+    incident: &Incident,
+    gtid: Option<&str>,
+    read_from: &'static str,
+) -> crate::record::Source {
     crate::record::Source {
+        read_from,
         instance: replica.name.clone(),
         connection: incident.connection.clone(),
         relay_file: incident.relay_log_file.clone(),
@@ -247,7 +253,7 @@ pub fn dead_letter(
             incident.relay_log_file, incident.relay_log_pos
         ))
     });
-    let source = source_of(replica, incident, gtid.as_deref());
+    let source = source_of(replica, incident, gtid.as_deref(), "relay");
     crate::record::write_dead_letter(
         dir,
         &source,
@@ -551,7 +557,17 @@ fn repair_round(
     let position = transaction_position(incident);
     let name = session.replica().name.clone();
     let mut journal = opts.journal.start(&name, &position, &about);
-    let source = source_of(session.replica(), incident, located.gtid.as_deref());
+    let read_from = if opts.primary.is_some() {
+        "primary"
+    } else {
+        "relay"
+    };
+    let source = source_of(
+        session.replica(),
+        incident,
+        located.gtid.as_deref(),
+        read_from,
+    );
     let audit_path = opts.journal.dir().join("audit.jsonl");
     let audit_to = apply::AuditTo {
         path: &audit_path,

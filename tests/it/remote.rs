@@ -319,6 +319,16 @@ fn dup_key_and_missing_row_repaired_from_the_primary_as_nobody_over_tcp() {
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     assert!(journal.contains("replica only"), "{journal}");
+    // The audit says where each transaction was read.
+    let audit: String = files_under(&home.join("journal"))
+        .iter()
+        .filter(|p| p.ends_with("audit.jsonl"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(!audit.is_empty(), "an audit trail");
+    for line in audit.lines() {
+        assert!(line.contains("\"read_from\":\"primary\""), "{line}");
+    }
 }
 
 /// MariaDB multi-source: one replica with two connections, each from its own primary
