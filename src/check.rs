@@ -194,7 +194,12 @@ fn check_instance(w: &WorkerConfig, scope: &Scope, out: &mut Vec<Line>) {
     let statuses = check_replica(&mut r, &mut rep);
     check_grants(&mut r, scope, &mut rep, statuses.is_some());
     for st in statuses.iter().flatten() {
-        check_relay_log(&r, st, &mut rep);
+        let relay_ok = w.source != crate::policy::SourceMode::Primary
+            && check_relay_log(&r, st, &mut rep, w.source);
+        if w.source != crate::policy::SourceMode::Relay {
+            // With --source auto the primary is only read when the relay log is not.
+            check_primary(&mut r, st, w, &mut rep, !relay_ok);
+        }
     }
     check_binlog_settings(&mut r, &mut rep);
     check_dir(
@@ -461,17 +466,26 @@ fn check_data_grants(r: &mut Replica, scope: &Scope, g: &Grants, rep: &mut Repor
 }
 
 /// The relay-log index and the current relay file open and start like a relay log.
-fn check_relay_log(r: &Replica, st: &ReplicaStatus, rep: &mut Report) {
+/// Returns whether the relay log is readable.
+fn check_relay_log(
+    r: &Replica,
+    st: &ReplicaStatus,
+    rep: &mut Report,
+    source: crate::policy::SourceMode,
+) -> bool {
     let conn = connection_name(&st.connection);
-    const PRIMARY: &str =
-        "access to the primary is not checked (relay logs are the only source of transactions)";
+    let fallback = if source == crate::policy::SourceMode::Relay {
+        "--source relay: the relay log is the only source of transactions"
+    } else {
+        "with --source auto an unreadable relay log falls back to the primary (checked below)"
+    };
     if st.relay_log_file.is_empty() {
         rep.say(
             "relay-log",
             Level::Note,
-            format!("{conn}: no relay log yet (replication never started); {PRIMARY}"),
+            format!("{conn}: no relay log yet (replication never started); {fallback}"),
         );
-        return;
+        return true;
     }
     let file = r.relay.resolve(&st.relay_log_file);
     // As the repair finds it: @@relay_log_index for the default connection, else
@@ -486,34 +500,98 @@ fn check_relay_log(r: &Replica, st: &ReplicaStatus, rep: &mut Report) {
         rd.next_event()?;
         Ok(())
     });
+    // Unreadable relay logs fail with --source relay; with auto the primary stands in
+    // (its own check says whether it can).
+    let unreadable = if source == crate::policy::SourceMode::Relay {
+        Level::Fail
+    } else {
+        Level::Warn
+    };
     match opened {
         Ok(()) => match std::fs::read_to_string(&index) {
-            Err(e) => rep.say(
+            Err(e) => {
+                rep.say(
+                    "relay-log",
+                    unreadable,
+                    format!(
+                        "{conn}: cannot read relay-log index {}: {e}; {advice}",
+                        index.display()
+                    ),
+                );
+                false
+            }
+            Ok(_) => {
+                rep.say(
+                    "relay-log",
+                    Level::Ok,
+                    format!(
+                        "{conn}: {} and {} readable; {fallback}",
+                        file.display(),
+                        index.display()
+                    ),
+                );
+                true
+            }
+        },
+        Err(e) => {
+            rep.say(
                 "relay-log",
-                Level::Fail,
+                unreadable,
                 format!(
-                    "{conn}: cannot read relay-log index {}: {e}; {advice}",
-                    index.display()
+                    "{conn}: cannot read relay log {}: {e}; {advice}",
+                    file.display()
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// The primary `--source auto|primary` would read a failing transaction from: reachable
+/// with the primary login, the server the replica replicates from, and a login that
+/// may dump the binlog (REPLICATION SLAVE).
+/// `needed`: the primary is the only source (`--source primary`, or auto with an
+/// unreadable relay log); otherwise a failure here is only a note.
+fn check_primary(
+    r: &mut Replica,
+    st: &ReplicaStatus,
+    w: &WorkerConfig,
+    rep: &mut Report,
+    needed: bool,
+) {
+    let conn = connection_name(&st.connection);
+    let flavor = r.flavor.clone();
+    let connected = crate::primary::connect(
+        &w.primary,
+        &mut r.reader(),
+        &flavor,
+        &st.connection,
+        st.master_server_id,
+    );
+    match connected {
+        Err(e) => rep.say(
+            "primary",
+            if needed { Level::Fail } else { Level::Note },
+            format!("{conn}: {e}"),
+        ),
+        Ok((mut primary, addr)) => match grants::read(&mut primary) {
+            Ok(g) if g.global_any(grants::DUMP) => rep.say(
+                "primary",
+                Level::Ok,
+                format!(
+                    "{conn}: primary {addr} reachable, server_id {} as the replica expects, REPLICATION SLAVE granted",
+                    st.master_server_id
                 ),
             ),
             Ok(_) => rep.say(
-                "relay-log",
-                Level::Ok,
+                "primary",
+                if needed { Level::Fail } else { Level::Note },
                 format!(
-                    "{conn}: {} and {} readable; {PRIMARY}",
-                    file.display(),
-                    index.display()
+                    "{conn}: primary {addr} reachable, but the primary login lacks REPLICATION SLAVE ON *.* (needed to read its binlog); GRANT REPLICATION SLAVE ON *.* TO it"
                 ),
             ),
+            Err(e) => rep.say("primary", Level::Warn, format!("{conn}: primary {addr}: {e}")),
         },
-        Err(e) => rep.say(
-            "relay-log",
-            Level::Fail,
-            format!(
-                "{conn}: cannot read relay log {}: {e}; {advice}",
-                file.display()
-            ),
-        ),
     }
 }
 

@@ -42,6 +42,9 @@ pub const SQL_LOG_BIN: &[&str] = &[
 ];
 
 /// Privileges that let `START SLAVE SQL_THREAD` run.
+/// Reading a primary's binlog (COM_BINLOG_DUMP).
+pub const DUMP: &[&str] = &["REPLICATION SLAVE", "ALL", "ALL PRIVILEGES"];
+
 pub const RESTART: &[&str] = &[
     "SUPER",
     "REPLICATION SLAVE ADMIN",

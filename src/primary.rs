@@ -149,6 +149,52 @@ pub enum PrimaryError {
     },
 }
 
+/// Connects to the primary of `connection` (its `--primary`, else what the replica
+/// names) and checks it is the server the replica replicates from (`expected`: the
+/// replica's Master_Server_Id; 0 = unknown). Returns the connection and `host:port`.
+pub fn connect(
+    access: &PrimaryAccess,
+    reader: &mut impl Queryable,
+    flavor: &Flavor,
+    connection: &str,
+    expected: u32,
+) -> Result<(mysql::Conn, String), PrimaryError> {
+    let named = named_primary(reader, flavor, connection).map_err(PrimaryError::Status)?;
+    let (host, port) =
+        access
+            .address(connection, named)
+            .ok_or_else(|| PrimaryError::NoAddress {
+                connection: connection.to_string(),
+            })?;
+    let addr = format!("{host}:{port}");
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some(host))
+        .tcp_port(port)
+        .prefer_socket(false)
+        .user(access.user.clone())
+        .pass(access.password.clone())
+        .tcp_connect_timeout(Some(Duration::from_secs(5)))
+        .read_timeout(Some(Duration::from_secs(60)))
+        .write_timeout(Some(Duration::from_secs(60)));
+    let unreachable = |source| PrimaryError::Unreachable {
+        addr: addr.clone(),
+        source,
+    };
+    let mut conn = mysql::Conn::new(opts).map_err(unreachable)?;
+    let found: u32 = conn
+        .query_first("SELECT /* repl-repair */ @@server_id")
+        .map_err(unreachable)?
+        .unwrap_or(0);
+    if expected != 0 && found != expected {
+        return Err(PrimaryError::WrongPrimary {
+            addr,
+            found,
+            expected,
+        });
+    }
+    Ok((conn, addr))
+}
+
 /// The transaction, copied: point the relay-log pipeline at `logs`/`target`. The copy
 /// is deleted on drop.
 pub struct Fetched {
@@ -292,40 +338,17 @@ pub fn fetch(
     incident: &Incident,
     work_dir: &Path,
 ) -> Result<Fetched, PrimaryError> {
-    let named =
-        named_primary(reader, flavor, &incident.connection).map_err(PrimaryError::Status)?;
-    let (host, port) =
-        access
-            .address(&incident.connection, named)
-            .ok_or_else(|| PrimaryError::NoAddress {
-                connection: incident.connection.clone(),
-            })?;
-    let addr = format!("{host}:{port}");
-    let opts = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some(host))
-        .tcp_port(port)
-        .prefer_socket(false)
-        .user(access.user.clone())
-        .pass(access.password.clone())
-        .tcp_connect_timeout(Some(Duration::from_secs(5)))
-        .read_timeout(Some(Duration::from_secs(60)))
-        .write_timeout(Some(Duration::from_secs(60)));
+    let (mut conn, addr) = connect(
+        access,
+        reader,
+        flavor,
+        &incident.connection,
+        incident.master_server_id,
+    )?;
     let unreachable = |source| PrimaryError::Unreachable {
         addr: addr.clone(),
         source,
     };
-    let mut conn = mysql::Conn::new(opts).map_err(unreachable)?;
-    let found: u32 = conn
-        .query_first("SELECT /* repl-repair */ @@server_id")
-        .map_err(unreachable)?
-        .unwrap_or(0);
-    if incident.master_server_id != 0 && found != incident.master_server_id {
-        return Err(PrimaryError::WrongPrimary {
-            addr,
-            found,
-            expected: incident.master_server_id,
-        });
-    }
     // MariaDB sends its own events (GTID, annotate, compressed, binlog checkpoint) as
     // they are only to a replica that says it understands them (capability 4, "MINE");
     // MySQL ignores the variable.

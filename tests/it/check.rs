@@ -91,7 +91,7 @@ fn correct_setup_passes_each_missing_grant_is_named_and_a_primary_is_no_replica(
     }
     let relay = lab.get("REPLICA_DATADIR");
     assert!(
-        stdout.contains(relay) && stdout.contains("primary is not checked"),
+        stdout.contains(relay) && stdout.contains("falls back to the primary"),
         "{stdout}"
     );
     // Nothing was created: the check changes nothing.
@@ -233,21 +233,43 @@ fn unreadable_relay_log_fails_with_its_path() {
     let home = lab.dir.join("nobody");
     std::fs::create_dir_all(&home).unwrap();
     std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_repl-repair"))
-        .args(["-u", lab.get("LAB_USER"), "-h", "127.0.0.1", "-P", &port])
-        .arg("--journal-dir")
-        .arg(home.join("journal"))
-        .arg("--lock-dir")
-        .arg(home.join("locks"))
-        .arg("check")
-        .env_clear()
-        .env("HOME", &home)
-        .env("MYSQL_PWD", lab.get("LAB_PASSWORD"))
-        .current_dir("/")
-        .output()
-        .unwrap();
+    let as_nobody = |extra: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_repl-repair"))
+            .args(["-u", lab.get("LAB_USER"), "-h", "127.0.0.1", "-P", &port])
+            .arg("--journal-dir")
+            .arg(home.join("journal"))
+            .arg("--lock-dir")
+            .arg(home.join("locks"))
+            .args(extra)
+            .arg("check")
+            .env_clear()
+            .env("HOME", &home)
+            .env("MYSQL_PWD", lab.get("LAB_PASSWORD"))
+            .current_dir("/")
+            .output()
+            .unwrap()
+    };
+    // With --source auto the primary stands in: a warning for the relay log, the primary
+    // reachable and allowed to dump its binlog.
+    let out = as_nobody(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("check=relay-log result=warn")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("check=primary result=ok") && l.contains("REPLICATION SLAVE")),
+        "{stdout}"
+    );
+    // The relay log as the only source: it fails, naming the file.
+    let out = as_nobody(&["--source", "relay"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
@@ -264,4 +286,38 @@ fn unreadable_relay_log_fails_with_its_path() {
         .filter(|l| l.contains("result=fail"))
         .collect();
     assert_eq!(fails.len(), 1, "{stdout}");
+}
+
+#[test]
+fn the_primary_is_checked_when_it_is_the_source() {
+    let lab = lab("check_primary");
+    let socket = lab.get("REPLICA_SOCKET").to_string();
+    let (user, pw) = (lab.get("LAB_USER"), lab.get("LAB_PASSWORD"));
+    let out = check(&lab, user, pw, &socket, &["--source", "primary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("check=primary result=ok")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("check=relay-log"), "{stdout}");
+    // A --primary that is not the replica's primary (the replica itself).
+    let wrong = format!("127.0.0.1:{}", lab.get("REPLICA_PORT"));
+    let out = check(
+        &lab,
+        user,
+        pw,
+        &socket,
+        &["--source", "primary", "--primary", &wrong],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("check=primary result=fail") && l.contains("Master_Server_Id")),
+        "{stdout}"
+    );
 }
