@@ -367,17 +367,19 @@ mod tests {
         let tag = "a_tag_of_thirty_two_characters__";
         let body = tagged_body(uuid, 123_456_789_012, tag);
         assert_eq!(
-            tagged_gtid(&body).unwrap(),
-            format!("55778904-0299-11f1-b1b8-4ef0c4956feb:{tag}:123456789012")
+            tagged_gtid(&body).ok(),
+            Some(format!(
+                "55778904-0299-11f1-b1b8-4ef0c4956feb:{tag}:123456789012"
+            ))
         );
         assert_eq!(
-            tagged_gtid(&tagged_body(uuid, 7, "")).unwrap(),
-            "55778904-0299-11f1-b1b8-4ef0c4956feb:7"
+            tagged_gtid(&tagged_body(uuid, 7, "")).ok().as_deref(),
+            Some("55778904-0299-11f1-b1b8-4ef0c4956feb:7")
         );
         // Cut anywhere inside the fields: an error, never a panic or a wrong GTID.
         for cut in 1..body.len() {
             let r = std::panic::catch_unwind(|| tagged_gtid(&body[..cut]));
-            assert!(r.expect("no panic").is_err(), "cut at {cut}");
+            assert!(matches!(r, Ok(Err(_))), "cut at {cut}: a panic or a GTID");
         }
         let mut v3 = body.clone();
         v3[0] = 3;
