@@ -426,7 +426,7 @@ pub fn verify(
     timeout: Duration,
 ) -> Result<Verification, ApplyError> {
     let start = Instant::now();
-    loop {
+    for attempt in 0.. {
         let st = status().map_err(|source| ApplyError::Sql {
             statement: status_sql.to_string(),
             source,
@@ -448,10 +448,11 @@ pub fn verify(
             }
         }
         if start.elapsed() >= timeout {
-            return Ok(Verification::StillApplying);
+            break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(crate::clock::poll_pause(attempt));
     }
+    Ok(Verification::StillApplying)
 }
 
 #[cfg(test)]

@@ -62,9 +62,23 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The pause before the `attempt`th re-read of a state that is about to change (the
+/// SQL thread moving past a transaction, catching up): 1, 2, 4, 8, 16, then 20 ms. A
+/// small repair is over in a few milliseconds; a fixed 20 ms poll was most of a
+/// `--once` run.
+pub fn poll_pause(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((1u64 << attempt.min(5)).min(20))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poll_pauses_grow_to_20_ms() {
+        let ms: Vec<u128> = (0..8).map(|a| poll_pause(a).as_millis()).collect();
+        assert_eq!(ms, vec![1, 2, 4, 8, 16, 20, 20, 20]);
+    }
 
     #[test]
     fn rfc3339_known_instants() {

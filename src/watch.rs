@@ -331,6 +331,7 @@ fn relay_readable(r: &Replica, incident: &crate::status::Incident) -> Result<(),
 /// or has stopped, or `timeout` passed.
 fn settle(r: &mut Replica, connection: &str, timeout: Duration) {
     let start = Instant::now();
+    let mut attempt = 0;
     while start.elapsed() < timeout {
         match r.status(connection) {
             Ok(Some(st))
@@ -339,7 +340,8 @@ fn settle(r: &mut Replica, connection: &str, timeout: Duration) {
                         || st.exec_master_log_pos != st.read_master_log_pos) => {}
             _ => return,
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(crate::clock::poll_pause(attempt));
+        attempt += 1;
     }
 }
 
