@@ -1070,6 +1070,17 @@ mod tests {
     }
 
     #[test]
+    fn every_refusal_kind_has_its_own_metric_label() {
+        let labels: HashSet<&str> = RefusalKind::ALL.iter().map(|k| k.label()).collect();
+        assert_eq!(labels.len(), RefusalKind::ALL.len());
+        assert!(
+            labels
+                .iter()
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        );
+    }
+
+    #[test]
     fn minimal_image_is_refused_with_its_reason() {
         let t = table();
         let mut p = Planner::new();
