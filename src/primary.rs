@@ -214,36 +214,15 @@ impl Drop for Fetched {
 }
 
 /// The replica's view of one connection's primary: `Master_Host`, `Master_Port`
-/// (`Source_*` on MySQL 8.0.22+).
+/// (`Source_*` on MySQL 8.0.22+), read through the status parser.
 fn named_primary(
     reader: &mut impl Queryable,
     flavor: &Flavor,
     connection: &str,
 ) -> Result<Option<(String, u16)>, mysql::Error> {
-    let rows: Vec<mysql::Row> = reader.query(flavor.show_status_sql())?;
-    for row in rows {
-        let mut field = std::collections::HashMap::new();
-        for (i, c) in row.columns_ref().iter().enumerate() {
-            let v: Option<Option<Vec<u8>>> = row.get_opt(i).and_then(Result::ok);
-            if let Some(Some(v)) = v {
-                field.insert(
-                    c.name_str().into_owned(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                );
-            }
-        }
-        let get = |old: &str, new: &str| field.get(old).or_else(|| field.get(new)).cloned();
-        if get("Connection_name", "Channel_Name").unwrap_or_default() != connection {
-            continue;
-        }
-        let host = get("Master_Host", "Source_Host").unwrap_or_default();
-        let port = get("Master_Port", "Source_Port").and_then(|p| p.trim().parse().ok());
-        return Ok(match port {
-            Some(port) if !host.is_empty() => Some((host, port)),
-            _ => None,
-        });
-    }
-    Ok(None)
+    Ok(crate::status::read(reader, flavor, connection)?
+        .filter(|st| !st.master_host.is_empty() && st.master_port != 0)
+        .map(|st| (st.master_host, st.master_port)))
 }
 
 /// A dump server_id for this process and call: in the reserved range, different for

@@ -71,6 +71,10 @@ pub struct ReplicaStatus {
     pub seconds_behind: Option<u64>,
     pub read_master_log_file: String,
     pub read_master_log_pos: u64,
+    /// The primary this connection replicates from, as the replica names it
+    /// (`Master_Host`/`Master_Port`; `Source_*` on MySQL 8.0.22+).
+    pub master_host: String,
+    pub master_port: u16,
     /// MySQL MTS: the failed worker's (LAST_ERROR_NUMBER, LAST_ERROR_MESSAGE).
     pub worker_error: Option<(u32, String)>,
 }
@@ -119,6 +123,8 @@ impl ReplicaStatus {
                 .and_then(|v| v.parse().ok()),
             read_master_log_file: f.text("Master_Log_File", "Source_Log_File"),
             read_master_log_pos: f.num("Read_Master_Log_Pos", "Read_Source_Log_Pos"),
+            master_host: f.text("Master_Host", "Source_Host"),
+            master_port: u16::try_from(f.num("Master_Port", "Source_Port")).unwrap_or(0),
             worker_error: None,
         }
     }
