@@ -487,14 +487,9 @@ fn check_relay_log(
         );
         return true;
     }
-    let file = r.relay.resolve(&st.relay_log_file);
-    // As the repair finds it: @@relay_log_index for the default connection, else
-    // `<relay file base>.index` (a named MariaDB connection has its own).
-    let index = if r.relay.index.as_os_str().is_empty() || !st.connection.is_empty() {
-        file.with_extension("index")
-    } else {
-        r.relay.resolve(&r.relay.index.to_string_lossy())
-    };
+    // The files exactly as the repair finds them.
+    let logs = r.relay_logs(&st.relay_log_file, &st.connection);
+    let (file, index) = (logs.resolve(&st.relay_log_file), logs.index);
     let advice = "run repl-repair on the replica's host as the mysqld user or a member of its group (and make the files group-readable)";
     let opened = crate::binlog::BinlogReader::open(&file).and_then(|mut rd| {
         rd.next_event()?;

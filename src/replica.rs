@@ -128,7 +128,7 @@ impl Replica {
 
     /// The relay-log index, from `@@relay_log_index` or, when that is empty, the default
     /// `<relay log base name>.index` beside the current relay file.
-    fn relay_logs(&self, relay_file: &str, connection: &str) -> RelayLogs {
+    pub fn relay_logs(&self, relay_file: &str, connection: &str) -> RelayLogs {
         let mut logs = self.relay.clone();
         // A named MariaDB connection has its own index, `<base>-<name>.index`, named
         // like its relay files; @@relay_log_index is the default connection's.
