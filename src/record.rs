@@ -111,11 +111,13 @@ impl Journal {
             if !path.to_string_lossy().ends_with(".undo.sql") || exclude.contains(&path) {
                 continue;
             }
-            let Ok(text) = fs::read_to_string(&path) else {
+            // The position is in the header and the outcome is the last line: read the
+            // two ends, not a journal of megabyte rows.
+            let Some((head, tail)) = ends(&path, 8 << 10) else {
                 continue;
             };
-            if text.contains(&want)
-                && text
+            if head.contains(&want)
+                && tail
                     .lines()
                     .rev()
                     .find(|l| l.starts_with(OUTCOME))
@@ -126,6 +128,22 @@ impl Journal {
         }
         None
     }
+}
+
+/// The first and the last `n` bytes of a file, as text.
+fn ends(path: &Path, n: u64) -> Option<(String, String)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut head = Vec::new();
+    (&mut f).take(n).read_to_end(&mut head).ok()?;
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(len.saturating_sub(n))).ok()?;
+    f.read_to_end(&mut tail).ok()?;
+    Some((
+        String::from_utf8_lossy(&head).into_owned(),
+        String::from_utf8_lossy(&tail).into_owned(),
+    ))
 }
 
 /// Journal comment line naming the failing transaction's position.
