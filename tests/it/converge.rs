@@ -4,10 +4,8 @@
 //! the primary's columns where the replica has more), journals replayed through the
 //! stock `mariadb` client with server defaults.
 
-use crate::support::{Lab, files_under, text};
+use crate::support::{Lab, text, undo_journals_under};
 use mysql::prelude::Queryable;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Instant;
 
 fn lab(name: &str, tables: &[&str]) -> Lab {
@@ -35,25 +33,6 @@ fn repair(lab: &Lab) -> (String, f64) {
             .join(" | ")
     );
     (t, took)
-}
-
-fn undo_journals(lab: &Lab) -> Vec<PathBuf> {
-    files_under(&lab.journal_dir())
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".undo.sql"))
-        .collect()
-}
-
-fn replay(lab: &Lab, file: &Path) -> Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "mariadb --no-defaults --socket={} -urepair -prepair < '{}'",
-            lab.get("REPLICA_SOCKET"),
-            file.display()
-        ))
-        .output()
-        .unwrap()
 }
 
 fn count(lab: &Lab, q: &str) -> u64 {
@@ -222,7 +201,7 @@ fn a_12_mb_blob_1032_and_a_9_mb_blob_1062_with_server_defaults_and_a_replayable_
     }
     lab.assert_converged("lab.b");
     // Replay the undo journal of the 1062 through the stock client, server defaults.
-    let journal = undo_journals(&lab)
+    let journal = undo_journals_under(&lab.journal_dir())
         .into_iter()
         .find(|p| {
             std::fs::read_to_string(p)
@@ -238,7 +217,7 @@ fn a_12_mb_blob_1032_and_a_9_mb_blob_1062_with_server_defaults_and_a_replayable_
         .unwrap();
     assert!(longest < 2 << 20, "a journal line of {longest} bytes");
     lab.drift("DELETE FROM lab.b WHERE id = 2");
-    let r = replay(&lab, &journal);
+    let r = lab.replay(&journal);
     assert!(r.status.success(), "{}", text(&r));
     let after: String = lab.replica().query_first(SUMS).unwrap().unwrap();
     assert_eq!(after, before, "the 9 MB row is restored byte for byte");

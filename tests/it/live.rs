@@ -2,7 +2,7 @@
 //! SQL thread runs, the replica executed everything the primary wrote, and CHECKSUM
 //! TABLE is equal on both sides. Drift is made on the replica with sql_log_bin=0.
 
-use crate::support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, free_port, pid_alive, text};
 use mysql::prelude::Queryable;
 
 const TABLE: &str = "CREATE TABLE lab.t (id INT PRIMARY KEY, k INT, v VARCHAR(40), UNIQUE KEY uk_k (k)) ENGINE=InnoDB";
@@ -563,13 +563,6 @@ fn break_with_1062(lab: &Lab, id: u32) {
     lab.wait_for_error(1062);
 }
 
-fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
-
 #[test]
 fn three_instances_one_stopped_mid_run_the_other_two_still_repaired() {
     let labs = [
@@ -909,14 +902,6 @@ fn tables_filter_keeps_the_agent_off_a_table() {
 }
 
 // ---- Nothing lost, nothing silent: journal, audit, dead letters, metrics, status. ----
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A bare HTTP/1.0 request to the agent; returns the body.
 fn http(port: u16, method: &str, path: &str) -> String {

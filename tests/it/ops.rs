@@ -4,7 +4,7 @@
 //! files where they belong (and nowhere else), exit codes, the replica's rows and
 //! CHECKSUM TABLE, what the HTTP endpoint answers.
 
-use crate::support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, free_port, pid_alive, text, undo_journals_under};
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -70,13 +70,6 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
-
 fn signal(pid: u32, sig: &str) {
     assert!(
         Command::new("kill")
@@ -134,13 +127,6 @@ fn names_in(dir: &Path) -> Vec<String> {
     v
 }
 
-fn undo_journals(dir: &Path) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".undo.sql"))
-        .collect()
-}
-
 // ---- 7. Instance names: one injective, path-safe encoding for every file. ----
 
 #[test]
@@ -172,7 +158,7 @@ fn instance_names_like_dotdot_and_absolute_paths_stay_inside_the_journal_dir() {
         lab.assert_converged("lab.t");
         // Everything the repair wrote is under the instance's own journal directory.
         assert_eq!(
-            undo_journals(&journal.join(dir)).len(),
+            undo_journals_under(&journal.join(dir)).len(),
             1,
             "{name}: {:?}",
             files_under(&journal)
@@ -242,7 +228,7 @@ fn db_dot_1_and_db_underscore_1_are_two_instances_both_watched_and_repaired() {
         l.assert_converged("lab.t");
     }
     for name in ["db.1", "db_1"] {
-        assert_eq!(undo_journals(&journal.join(name)).len(), 1, "{name}");
+        assert_eq!(undo_journals_under(&journal.join(name)).len(), 1, "{name}");
         assert!(locks.join(format!("repl-repair.{name}.lock")).exists());
         let log = std::fs::read_to_string(logdir.join(format!("repl-repair.{name}.log")))
             .unwrap_or_default();
@@ -398,7 +384,7 @@ fn default_lock_and_journal_dirs_are_private_system_dirs_as_root_and_xdg_dirs_ot
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(run).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "/run/repl-repair is private: {mode:o}");
-    assert_eq!(undo_journals(&state.join(&port)).len(), 1);
+    assert_eq!(undo_journals_under(&state.join(&port)).len(), 1);
 
     // Another user (nobody), over TCP: XDG directories, else ~/.local/state.
     let home = lab.dir.join("home");
@@ -726,14 +712,6 @@ fn decode_of_a_fifo_and_defaults_file_dev_zero_return_promptly_with_exit_2() {
         assert!(err.contains("not a regular file"), "{args:?}: {err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{args:?}");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A bare HTTP/1.0 request; returns the status line and the body.

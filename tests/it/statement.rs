@@ -4,7 +4,7 @@
 //! primary wrote, CHECKSUM TABLE equal on both sides. Each test prints the rounds and the
 //! time from the error to a healthy replica (`cargo test --test it statement:: -- --nocapture`).
 
-use crate::support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, text, undo_journals_under};
 use mysql::prelude::Queryable;
 use std::time::{Duration, Instant};
 
@@ -75,23 +75,8 @@ fn repair_to_healthy(lab: &Lab, table: &str, stopped: Instant, what: &str) -> He
     }
 }
 
-fn undo_journals(lab: &Lab) -> Vec<std::path::PathBuf> {
-    files_under(&lab.journal_dir().join(lab.get("REPLICA_PORT")))
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".undo.sql"))
-        .collect()
-}
-
 fn replay(lab: &Lab, journal: &std::path::Path) {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "mariadb --socket={} -urepair -prepair < {}",
-            lab.get("REPLICA_SOCKET"),
-            journal.display()
-        ))
-        .output()
-        .unwrap();
+    let out = lab.replay(journal);
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -121,7 +106,7 @@ fn statement_1062_on_primary_key_under_statement_format_and_its_journal_replays(
         h.log
     );
     // The journal restores the replica-only row: take the primary's row away, replay.
-    let journals = undo_journals(&lab);
+    let journals = undo_journals_under(&lab.journal_dir().join(lab.get("REPLICA_PORT")));
     assert_eq!(journals.len(), 1, "{journals:?}");
     lab.drift("DELETE FROM lab.t WHERE id = 4");
     replay(&lab, &journals[0]);
@@ -252,7 +237,11 @@ fn statement_1062_multi_row_insert_with_three_duplicates_converges_in_three_roun
     let h = repair_to_healthy(&lab, "lab.t", stopped, "multi-row INSERT, 3 duplicates");
     assert_eq!(h.rounds, 3, "one round per duplicate: {}", h.log);
     assert!(h.log.contains("3 rows deleted"), "{}", h.log);
-    assert_eq!(undo_journals(&lab).len(), 3, "one journal per round");
+    assert_eq!(
+        undo_journals_under(&lab.journal_dir().join(lab.get("REPLICA_PORT"))).len(),
+        3,
+        "one journal per round"
+    );
 }
 
 #[test]
@@ -285,7 +274,7 @@ fn statement_1062_ambiguous_value_is_refused_and_the_replica_untouched() {
     let letter = std::fs::read_to_string(&dead[0]).unwrap();
     assert!(letter.contains("ambiguous"), "{letter}");
     assert!(
-        undo_journals(&lab).is_empty(),
+        undo_journals_under(&lab.journal_dir().join(lab.get("REPLICA_PORT"))).is_empty(),
         "no journal: nothing deleted"
     );
 }

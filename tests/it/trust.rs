@@ -3,9 +3,9 @@
 //! CHECKSUM TABLE of every table involved, or a clean refusal that left the replica as it
 //! was; journals replayed through the stock `mariadb` client.
 
-use crate::support::{Lab, files_under, text};
+use crate::support::{Lab, files_under, text, undo_journals_under};
 use mysql::prelude::Queryable;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn lab(name: &str, knobs: &[&str], tables: &[&str]) -> Lab {
@@ -50,13 +50,6 @@ fn instance_dir(lab: &Lab) -> PathBuf {
     lab.journal_dir().join("r1")
 }
 
-fn undo_journals(lab: &Lab) -> Vec<PathBuf> {
-    files_under(&instance_dir(lab))
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".undo.sql"))
-        .collect()
-}
-
 fn replica_value<T: mysql::prelude::FromValue>(lab: &Lab, q: &str) -> T {
     lab.replica()
         .query_first(q)
@@ -70,19 +63,6 @@ fn replica_checksum(lab: &Lab, table: &str) -> Option<u64> {
 
 fn sql_running(lab: &Lab) -> String {
     lab.status()["Slave_SQL_Running"].clone()
-}
-
-/// Pipes `file` into the stock client on the replica, as the README tells a DBA to.
-fn replay(lab: &Lab, file: &Path) -> Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "mariadb --no-defaults --socket={} -urepair -prepair < '{}'",
-            lab.get("REPLICA_SOCKET"),
-            file.display()
-        ))
-        .output()
-        .unwrap()
 }
 
 // ---- 1. A fix never fires a trigger. ----
@@ -109,7 +89,7 @@ fn a_fix_that_would_fire_a_replica_trigger_is_refused_and_the_replica_is_untouch
     let out = once(&lab, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     lab.assert_converged("lab.w");
-    let repaired = undo_journals(&lab).len();
+    let repaired = undo_journals_under(&instance_dir(&lab)).len();
     assert_eq!(repaired, 1);
 
     lab.drift("INSERT INTO lab.o VALUES (901, 'r')");
@@ -140,7 +120,7 @@ fn a_fix_that_would_fire_a_replica_trigger_is_refused_and_the_replica_is_untouch
     let letters = files_under(&instance_dir(&lab).join("dead-letter"));
     assert_eq!(letters.len(), 1, "one dead letter: {letters:?}");
     assert_eq!(
-        undo_journals(&lab).len(),
+        undo_journals_under(&instance_dir(&lab)).len(),
         repaired,
         "nothing journalled, nothing run"
     );
@@ -217,7 +197,7 @@ fn a_value_with_a_newline_cannot_inject_sql_through_the_journal_or_forge_log_lin
     let out = once(&lab, &["-l", logdir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     lab.assert_converged("lab.`u``1`");
-    let journals = undo_journals(&lab);
+    let journals = undo_journals_under(&instance_dir(&lab));
     assert_eq!(journals.len(), 1, "{journals:?}");
     let j = std::fs::read_to_string(&journals[0]).unwrap();
     assert!(
@@ -233,7 +213,7 @@ fn a_value_with_a_newline_cannot_inject_sql_through_the_journal_or_forge_log_lin
     // Replay it: the primary's row has to go first (its unique name is the same).
     lab.drift("DELETE FROM lab.`u``1` WHERE id = 6");
     let gtid_before: String = replica_value(&lab, "SELECT @@gtid_binlog_pos");
-    let r = replay(&lab, &journals[0]);
+    let r = lab.replay(&journals[0]);
     assert!(r.status.success(), "{}", text(&r));
     let pwned: u64 = replica_value(
         &lab,
@@ -288,12 +268,12 @@ fn the_undo_journal_restores_latin1_gbk_utf16_cp1251_sjis_ucs2_values_byte_exact
     let out = once(&lab, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     lab.assert_converged("lab.cs");
-    let journals = undo_journals(&lab);
+    let journals = undo_journals_under(&instance_dir(&lab));
     assert_eq!(journals.len(), 1);
     let j = std::fs::read_to_string(&journals[0]).unwrap();
     assert!(j.contains("_latin1 X'636166E9'"), "{j}");
     lab.drift("DELETE FROM lab.cs WHERE id = 1");
-    let r = replay(&lab, &journals[0]);
+    let r = lab.replay(&journals[0]);
     assert!(r.status.success(), "{}", text(&r));
     let after: String = replica_value(&lab, HEX);
     assert_eq!(after, before, "every charset restored byte for byte");
@@ -325,7 +305,7 @@ fn an_audit_write_failing_after_commit_is_reported_as_committed_and_replication_
     assert!(t.contains("COMMITTED, but its record is incomplete"), "{t}");
     assert!(!t.contains("rolled back"), "{t}");
     lab.assert_converged("lab.t");
-    let j = std::fs::read_to_string(&undo_journals(&lab)[0]).unwrap();
+    let j = std::fs::read_to_string(&undo_journals_under(&instance_dir(&lab))[0]).unwrap();
     assert!(j.contains("-- outcome: committed"), "{j}");
     assert!(
         j.contains("VALUES (1, _utf8mb4 X'72')"),
@@ -359,7 +339,7 @@ fn a_user_who_cannot_restart_the_sql_thread_is_refused_before_any_row_is_touched
         "names the grant: {t}"
     );
     assert_eq!(replica_checksum(&lab, "lab.t"), before, "untouched");
-    assert!(undo_journals(&lab).is_empty());
+    assert!(undo_journals_under(&instance_dir(&lab)).is_empty());
     // With the grant (through a role, as many shops do it), the same user repairs.
     for s in [
         "CREATE ROLE rr",
@@ -393,7 +373,7 @@ fn a_rerun_recognises_its_own_committed_repair_and_just_restarts() {
         .unwrap();
     let start = std::time::Instant::now();
     loop {
-        let done = undo_journals(&lab)
+        let done = undo_journals_under(&instance_dir(&lab))
             .iter()
             .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("-- outcome: committed")));
         if done {

@@ -238,3 +238,43 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Whether `pid` is a live (not zombie) process.
+pub fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The undo journals under `dir`, recursively.
+pub fn undo_journals_under(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".undo.sql"))
+        .collect()
+}
+
+impl Lab {
+    /// Pipes `file` into the stock client on the replica, as the README tells a DBA to.
+    pub fn replay(&self, file: &Path) -> Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "mariadb --no-defaults --socket={} -urepair -prepair < '{}'",
+                self.get("REPLICA_SOCKET"),
+                file.display()
+            ))
+            .output()
+            .unwrap()
+    }
+}
