@@ -205,6 +205,20 @@ pub fn read_transaction<E>(
     target: &Target,
     mut on_rows: impl FnMut(&TableMap, &RowsEvent, &Position<'_>) -> Result<(), E>,
 ) -> Result<Result<Located, E>, LocateError> {
+    read_transaction_events(logs, target, |ev, map, at| match (&ev.decoded, map) {
+        (Decoded::Rows(rows), Some(map)) => on_rows(map, rows, at),
+        _ => Ok(()),
+    })
+}
+
+/// [`read_transaction`] with every event of the transaction handed to `on_event` (a rows
+/// event with its TABLE_MAP): the statement path reads QUERY events through the same
+/// walk and the same transaction boundaries.
+pub fn read_transaction_events<E>(
+    logs: &RelayLogs,
+    target: &Target,
+    mut on_event: impl FnMut(&binlog::DecodedEvent, Option<&TableMap>, &Position<'_>) -> Result<(), E>,
+) -> Result<Result<Located, E>, LocateError> {
     let mut events = DecodedEvents::open_at(&target.relay_file, target.relay_pos)?;
     let mut out = Located {
         files: 1,
@@ -268,25 +282,32 @@ pub fn read_transaction<E>(
             out.failing_event = Some((ev.file.to_path_buf(), ev.offset));
         }
         out.gtid.clone_from(&txn.gtid);
-        if let Decoded::Rows(rows) = &ev.decoded {
-            out.rows_events += 1;
-            let map = events
-                .table_map(rows.table_id)
-                .ok_or_else(|| binlog::Error::Event {
-                    path: ev.file.to_path_buf(),
-                    offset: ev.offset,
-                    event: h.event_type,
-                    kind: binlog::DecodeErrorKind::Invalid("rows event without TABLE_MAP".into()),
-                })?;
-            let at = Position {
-                file: &ev.file,
-                offset: ev.offset,
-                transaction: out.skipped_transactions,
-                before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
-            };
-            if let Err(e) = on_rows(map, rows, &at) {
-                return Ok(Err(e));
+        let map = match &ev.decoded {
+            Decoded::Rows(rows) => {
+                out.rows_events += 1;
+                Some(
+                    events
+                        .table_map(rows.table_id)
+                        .ok_or_else(|| binlog::Error::Event {
+                            path: ev.file.to_path_buf(),
+                            offset: ev.offset,
+                            event: h.event_type,
+                            kind: binlog::DecodeErrorKind::Invalid(
+                                "rows event without TABLE_MAP".into(),
+                            ),
+                        })?,
+                )
             }
+            _ => None,
+        };
+        let at = Position {
+            file: &ev.file,
+            offset: ev.offset,
+            transaction: out.skipped_transactions,
+            before_failing: target.end_log_pos.is_some() && out.failing_event.is_none(),
+        };
+        if let Err(e) = on_event(&ev, map, &at) {
+            return Ok(Err(e));
         }
         if step == Step::EndsWith {
             if target.end_log_pos.is_some() && out.failing_event.is_none() {

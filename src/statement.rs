@@ -19,7 +19,7 @@
 //! the server's zone, BLOB/BINARY, BIT, spatial, JSON), a target table the statement text
 //! does not name plainly, and tables with triggers (the duplicate may be in their tables).
 
-use crate::binlog::{BinlogReader, Decoded, EventType, TableMaps};
+use crate::binlog::Decoded;
 use crate::limits::TableFilter;
 use crate::locate::{RelayLogs, Target};
 use crate::plan::{DeleteStep, Refusal, RefusalKind, RepairPlan};
@@ -359,70 +359,29 @@ fn transaction_statements(
     logs: &RelayLogs,
     target: &Target,
 ) -> Result<Vec<(String, String)>, Refusal> {
-    let cannot = |at: &std::path::Path, e: String| {
-        refuse(format!(
-            "cannot read the failing transaction's statements in {}: {e}",
-            at.display()
-        ))
-    };
-    let mut reader = BinlogReader::open_at(&target.relay_file, target.relay_pos)
-        .map_err(|e| cannot(&target.relay_file, e.to_string()))?;
-    let mut maps = TableMaps::default();
     let mut out = Vec::new();
-    let (mut started, mut standalone) = (false, false);
-    loop {
-        let path = reader.path().to_path_buf();
-        let ev = match reader.next_event() {
-            Ok(Some(ev)) => ev,
-            Ok(None) | Err(crate::binlog::Error::Truncated { .. }) => {
-                match logs
-                    .next_after(&path)
-                    .map_err(|e| cannot(&path, e.to_string()))?
-                {
-                    Some(next) => {
-                        reader =
-                            BinlogReader::open(&next).map_err(|e| cannot(&next, e.to_string()))?;
-                        continue;
-                    }
-                    None => return Ok(out),
-                }
-            }
-            Err(e) => return Err(cannot(&path, e.to_string())),
-        };
-        let h = ev.header;
-        if h.event_type == EventType::FORMAT_DESCRIPTION
-            || h.event_type == EventType::ROTATE
-            || (target.master_server_id != 0 && h.server_id != target.master_server_id)
-        {
-            continue;
-        }
-        let decoded = crate::binlog::events::decode(&ev, &mut maps)
-            .map_err(|e| cannot(&path, format!("event at {}: {e}", ev.offset)))?;
-        for d in decoded.flatten() {
-            match d {
-                Decoded::Gtid { standalone: s, .. } => {
-                    if started {
-                        return Ok(out);
-                    }
-                    (started, standalone) = (true, s);
-                }
-                Decoded::Query { schema, sql } => {
-                    let word = sql.trim().to_ascii_uppercase();
-                    if word == "BEGIN" || word.starts_with("XA ") {
-                        started = true;
-                    } else if word == "COMMIT" || word == "ROLLBACK" {
-                        return Ok(out);
-                    } else {
-                        out.push((schema, sql));
-                        if standalone || !started {
-                            return Ok(out);
-                        }
-                    }
-                }
-                Decoded::Xid(_) => return Ok(out),
-                _ => {}
+    // The same walk and transaction boundaries as the rows path (locate.rs).
+    let read = crate::locate::read_transaction_events::<()>(logs, target, |ev, _, _| {
+        if let Decoded::Query { schema, sql } = &ev.decoded {
+            let word = sql.trim().to_ascii_uppercase();
+            let control = word == "BEGIN"
+                || word == "COMMIT"
+                || word == "ROLLBACK"
+                || word.starts_with("XA ");
+            if !control {
+                out.push((schema.clone(), sql.clone()));
             }
         }
+        Ok(())
+    });
+    match read {
+        Ok(_) => Ok(out),
+        // The relayed part holds the failing statement: the rest is not needed.
+        Err(crate::locate::LocateError::Incomplete { .. }) => Ok(out),
+        Err(e) => Err(refuse(format!(
+            "cannot read the failing transaction's statements from {}: {e}",
+            target.relay_file.display()
+        ))),
     }
 }
 
