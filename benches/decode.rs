@@ -288,6 +288,13 @@ fn main() {
         .filter(|p| p.to_string_lossy().contains("relay-bin.0"))
         .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .unwrap();
+    let relay = {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-decode");
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("rows2m-5cols.relay");
+        std::fs::copy(&relay, &copy).unwrap();
+        copy
+    };
     let size = std::fs::metadata(&relay).unwrap().len();
     println!(
         "relay log {} ({:.1} MB): one transaction of {rows} rows",
@@ -380,7 +387,8 @@ fn main() {
     let dir = lab.dir.clone();
     drop(lab);
     let _ = std::fs::remove_dir_all(dir);
-    if let Some(c) = copies {
+    // BENCH_KEEP=1 keeps the three copies (target/bench-decode) for profiling.
+    if let Some(c) = copies.filter(|_| std::env::var_os("BENCH_KEEP").is_none()) {
         let _ = std::fs::remove_dir_all(c);
     }
 }
