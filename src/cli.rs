@@ -220,6 +220,10 @@ pub enum Command {
         /// json (one change event per line) or text.
         #[arg(long, default_value = "json", value_parser = ["json", "text"])]
         format: String,
+        /// Threads that render rows (default: one per CPU, at most 8); 1 renders them
+        /// on the thread that reads. The output is the same whatever the number.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Check the setup, changing nothing: connection, replication (every connection),
     /// the grants a repair needs, relay-log access, binlog settings, journal and lock

@@ -2,16 +2,24 @@
 //! shaped like a change event (op, schema, table, before/after column maps, source) or
 //! as text. Works on relay logs and binlogs; column names (and signedness) come from a
 //! live server when one is given, otherwise columns are `@1..@n` and integers signed.
+//!
+//! Rendering rows costs several times what reading them does, so the reading thread
+//! copies rows events into batches and worker threads render them ([`Pool`]); batches
+//! come back and are written in file order, so the output is the same whatever the
+//! number of threads. The reading thread keeps everything with state: FORMAT_DESCRIPTION,
+//! TABLE_MAP, GTID and XID events, and compressed transaction payloads.
 
 use crate::binlog::events::{self, Decoded, TableMaps};
 use crate::binlog::rows::{self, RowOp, RowsEvent};
 use crate::binlog::table_map::TableMap;
-use crate::binlog::{BinlogReader, DecodeErrorKind};
+use crate::binlog::{BinlogReader, DecodeErrorKind, EventHeader, EventType, FormatDescription};
 use crate::event::{ChangeEvent, Column, EventFrame, EventSource, write_image, write_owned_image};
 use crate::schema::{ColumnInfo, TableInfo};
 use std::collections::HashMap;
 use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 
 #[derive(Debug, Clone)]
 pub struct DumpOptions {
@@ -19,6 +27,16 @@ pub struct DumpOptions {
     pub start: Option<u64>,
     pub stop: Option<u64>,
     pub json: bool,
+    /// Threads that render rows; 1 renders them on the reading thread.
+    pub threads: usize,
+    /// Bytes of rows events per rendering batch: [`BATCH`] (tests use 1, an event a batch).
+    pub batch: usize,
+}
+
+/// The default `--threads`: one per CPU, at most 8 (past that the single reading thread
+/// is the limit).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +90,10 @@ pub fn columns(map: &TableMap, live: Option<&TableInfo>) -> Vec<ColumnInfo> {
         .collect()
 }
 
-/// Output is built here and handed to the writer in blocks of about this size.
-const BLOCK: usize = 64 << 10;
+/// A batch is handed to a renderer once its rows events hold this many bytes: large
+/// enough that handing over costs nothing, small enough that a few batches in flight per
+/// thread keep the peak RSS to a few MiB.
+pub const BATCH: usize = 256 << 10;
 
 /// The fixed parts of one rows event's output lines (JSON: the change event's frame).
 enum Frame {
@@ -92,7 +112,7 @@ fn line_parts(frame: &Frame) -> (&[u8], &[u8], &[u8], &'static [u8]) {
 struct Where<'a> {
     file: &'a str,
     offset: u64,
-    header: &'a crate::binlog::EventHeader,
+    header: &'a EventHeader,
     gtid: &'a str,
 }
 
@@ -135,28 +155,306 @@ fn frame(json: bool, op: RowOp, map: &TableMap, at: &Where<'_>) -> Frame {
     }
 }
 
+/// The file being read: its path for errors, its name as the output shows it.
+struct Source {
+    path: PathBuf,
+    name: String,
+}
+
+/// A mapped table as its rows events are rendered: the map and each column's renderer.
+struct Table {
+    map: TableMap,
+    cols: Vec<Column>,
+}
+
+/// A rows event copied into a batch, with everything its lines say.
+struct RowsAt {
+    source: Arc<Source>,
+    offset: u64,
+    header: EventHeader,
+    fde: Arc<FormatDescription>,
+    table: Arc<Table>,
+    gtid: Arc<str>,
+    /// The event's body within [`Batch::input`].
+    body: Range<usize>,
+}
+
+impl RowsAt {
+    fn error(&self, kind: DecodeErrorKind) -> DumpError {
+        DumpError::Binlog(crate::binlog::Error::Event {
+            path: self.source.path.clone(),
+            offset: self.offset,
+            event: self.header.event_type,
+            kind,
+        })
+    }
+}
+
+/// Rows events to render, or output the reading thread rendered itself (`events` empty,
+/// `out` filled). The buffers go back and forth between threads and are reused.
+#[derive(Default)]
+struct Batch {
+    input: Vec<u8>,
+    events: Vec<RowsAt>,
+    out: Vec<u8>,
+    rows: u64,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.out.is_empty()
+    }
+}
+
+/// A rendered batch: its lines in `batch.out` (all of them, or those of the events before
+/// the one that failed to decode) and that failure.
+struct Done {
+    batch: Batch,
+    error: Option<DumpError>,
+}
+
+/// Renders every rows event of `batch` into `batch.out`. An event that fails to decode
+/// leaves no line: the output stops at the event before it.
+fn render(mut batch: Batch, json: bool) -> Done {
+    let Batch {
+        input,
+        events,
+        out,
+        rows,
+    } = &mut batch;
+    let mut error = None;
+    for ev in events.iter() {
+        let start = out.len();
+        let t = ev.header.event_type;
+        let map = &ev.table.map;
+        let at = Where {
+            file: &ev.source.name,
+            offset: ev.offset,
+            header: &ev.header,
+            gtid: &ev.gtid,
+        };
+        let op = RowOp::from_event_type(t).unwrap_or(RowOp::Insert);
+        let frame = frame(json, op, map, &at);
+        let (head, middle, tail, null) = line_parts(&frame);
+        let cols = &ev.table.cols;
+        let mut failed: Option<DecodeErrorKind> = None;
+        let body = &input[ev.body.clone()];
+        let visited = RowsEvent::visit(t, body, &ev.fde, map, |_, before, after| {
+            out.extend_from_slice(head);
+            for (k, image) in [before, after].into_iter().enumerate() {
+                if k == 1 {
+                    out.extend_from_slice(middle);
+                }
+                match image {
+                    Some(row) => {
+                        if let Err(e) = write_image(out, row, cols, json) {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                    None => out.extend_from_slice(null),
+                }
+            }
+            out.extend_from_slice(tail);
+        });
+        match (visited, failed) {
+            (Ok(n), None) => *rows += n,
+            (Err(kind), _) | (Ok(_), Some(kind)) => {
+                out.truncate(start);
+                error = Some(ev.error(kind));
+                break;
+            }
+        }
+    }
+    Done { batch, error }
+}
+
+/// Worker threads rendering batches in turn: batch `n` goes to worker `n % workers` and
+/// its result is taken from that worker when every batch before it has been, so results
+/// come back in the order the batches were submitted. At most two batches per worker
+/// are in flight. With no workers, `submit` renders on the calling thread.
+struct Pool {
+    links: Vec<(mpsc::SyncSender<Batch>, mpsc::Receiver<Done>)>,
+    json: bool,
+    sent: usize,
+    taken: usize,
+}
+
+impl Pool {
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        workers: usize,
+        json: bool,
+    ) -> Pool {
+        let links = (0..workers)
+            .map(|_| {
+                let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(2);
+                let (done_tx, done_rx) = mpsc::sync_channel::<Done>(2);
+                scope.spawn(move || {
+                    while let Ok(batch) = job_rx.recv() {
+                        if done_tx.send(render(batch, json)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (job_tx, done_rx)
+            })
+            .collect();
+        Pool {
+            links,
+            json,
+            sent: 0,
+            taken: 0,
+        }
+    }
+
+    fn submit(&mut self, batch: Batch, sink: &mut Sink<'_>) -> Result<(), DumpError> {
+        if self.links.is_empty() {
+            return sink.take(render(batch, self.json));
+        }
+        if self.sent - self.taken == 2 * self.links.len() {
+            self.take_one(sink)?;
+        }
+        let (tx, _) = &self.links[self.sent % self.links.len()];
+        tx.send(batch).map_err(|_| worker_gone())?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    fn take_one(&mut self, sink: &mut Sink<'_>) -> Result<(), DumpError> {
+        let (_, rx) = &self.links[self.taken % self.links.len()];
+        let done = rx.recv().map_err(|_| worker_gone())?;
+        self.taken += 1;
+        sink.take(done)
+    }
+
+    /// Takes every batch still in flight, in order, then lets the workers end.
+    fn finish(&mut self, sink: &mut Sink<'_>) -> Result<(), DumpError> {
+        let mut first = Ok(());
+        while self.taken < self.sent {
+            let r = self.take_one(sink);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        self.links.clear();
+        first
+    }
+}
+
+fn worker_gone() -> DumpError {
+    DumpError::Output(std::io::Error::other(
+        "a rendering thread ended unexpectedly",
+    ))
+}
+
+/// Where rendered batches go, in order: the output, until the first failure; nothing
+/// after it is written.
+struct Sink<'o> {
+    out: &'o mut dyn Write,
+    rows: u64,
+    failed: bool,
+    /// Emptied batches, for reuse.
+    spare: Vec<Batch>,
+}
+
+impl Sink<'_> {
+    fn take(&mut self, done: Done) -> Result<(), DumpError> {
+        let Done { mut batch, error } = done;
+        if self.failed {
+            return Ok(());
+        }
+        let written = self.out.write_all(&batch.out);
+        self.rows += batch.rows;
+        batch.out.clear();
+        batch.input.clear();
+        batch.events.clear();
+        batch.rows = 0;
+        if self.spare.len() < 4 {
+            self.spare.push(batch);
+        }
+        let r = match (written, error) {
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), Some(e)) => Err(e),
+            (Ok(()), None) => Ok(()),
+        };
+        self.failed = r.is_err();
+        r
+    }
+
+    fn batch(&mut self) -> Batch {
+        self.spare.pop().unwrap_or_default()
+    }
+}
+
 /// Decodes `opts.files` to `out`. `schema` looks a table up on a live server.
 ///
-/// Rows are rendered straight from the event's bytes ([`RowsEvent::visit`]) into one
-/// reused buffer: nothing is allocated per row or per value.
+/// Rows are rendered straight from the event's bytes ([`RowsEvent::visit`]) into reused
+/// buffers: nothing is allocated per row or per value. Errors come in file order: the
+/// output holds every row of every event before the one named.
 pub fn run(
     opts: &DumpOptions,
-    mut schema: impl FnMut(&str, &str) -> Option<TableInfo>,
+    schema: impl FnMut(&str, &str) -> Option<TableInfo>,
     out: &mut impl Write,
 ) -> Result<u64, DumpError> {
+    let workers = if opts.threads > 1 { opts.threads } else { 0 };
+    let mut sink = Sink {
+        out,
+        rows: 0,
+        failed: false,
+        spare: Vec::new(),
+    };
+    let read = std::thread::scope(|scope| {
+        let mut pool = Pool::start(scope, workers, opts.json);
+        let read = read_all(opts, schema, &mut pool, &mut sink);
+        // A batch before the failing event may hold an earlier failure: it wins.
+        let drained = pool.finish(&mut sink);
+        drained.and(read)
+    });
+    read?;
+    sink.out.flush()?;
+    Ok(sink.rows)
+}
+
+/// The reading thread: every event of every file, rows events batched for the pool.
+fn read_all(
+    opts: &DumpOptions,
+    schema: impl FnMut(&str, &str) -> Option<TableInfo>,
+    pool: &mut Pool,
+    sink: &mut Sink<'_>,
+) -> Result<(), DumpError> {
+    let mut batch = sink.batch();
+    let read = read_files(opts, schema, pool, sink, &mut batch);
+    // The rows before a failure are rendered too; a failure among them comes first.
+    let last = if batch.is_empty() {
+        Ok(())
+    } else {
+        pool.submit(batch, sink)
+    };
+    last.and(read)
+}
+
+fn read_files(
+    opts: &DumpOptions,
+    mut schema: impl FnMut(&str, &str) -> Option<TableInfo>,
+    pool: &mut Pool,
+    sink: &mut Sink<'_>,
+    batch: &mut Batch,
+) -> Result<(), DumpError> {
     let mut live: HashMap<(String, String), Option<TableInfo>> = HashMap::new();
-    let mut rows = 0;
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
     for (i, file) in opts.files.iter().enumerate() {
         let mut r = match (i, opts.start) {
             (0, Some(pos)) => BinlogReader::open_at(file, pos)?,
             _ => BinlogReader::open(file)?,
         };
-        let file_name = file.display().to_string();
+        let source = Arc::new(Source {
+            path: file.clone(),
+            name: file.display().to_string(),
+        });
         let mut maps = TableMaps::default();
-        // Renderers of each mapped table, rebuilt at each TABLE_MAP.
-        let mut tables: HashMap<u64, Vec<Column>> = HashMap::new();
-        let mut gtid = String::new();
+        // Each mapped table as rendered, rebuilt at each TABLE_MAP.
+        let mut tables: HashMap<u64, Arc<Table>> = HashMap::new();
+        let mut fde: Option<Arc<FormatDescription>> = None;
+        let mut gtid: Arc<str> = Arc::from("");
         loop {
             if r.next_header()?.is_none() {
                 break;
@@ -168,57 +466,32 @@ pub fn run(
             let ev = r.read_body()?;
             let header = ev.header;
             let t = header.event_type;
+            if t == EventType::FORMAT_DESCRIPTION || fde.is_none() {
+                fde = Some(Arc::new(ev.fde.clone()));
+            }
             let event_err = |kind| crate::binlog::Error::Event {
                 path: file.clone(),
                 offset,
                 event: t,
                 kind,
             };
-            // The fast path: rows borrowed from the event, rendered as they are decoded.
             if t.is_rows() || t.is_compressed_rows() {
                 let id = rows::table_id(ev.body, ev.fde).map_err(event_err)?;
-                if let (Some(map), Some(cols)) = (maps.get(id), tables.get(&id)) {
-                    let at = Where {
-                        file: &file_name,
+                if let (Some(table), Some(fde)) = (tables.get(&id), &fde) {
+                    let from = batch.input.len();
+                    batch.input.extend_from_slice(ev.body);
+                    batch.events.push(RowsAt {
+                        source: Arc::clone(&source),
                         offset,
-                        header: &header,
-                        gtid: &gtid,
-                    };
-                    let op = RowOp::from_event_type(t).unwrap_or(RowOp::Insert);
-                    let frame = frame(opts.json, op, map, &at);
-                    let (head, middle, tail, null) = line_parts(&frame);
-                    let mut failed: Option<DecodeErrorKind> = None;
-                    let mut io: Option<std::io::Error> = None;
-                    let json = opts.json;
-                    rows += RowsEvent::visit(t, ev.body, ev.fde, map, |_, before, after| {
-                        buf.extend_from_slice(head);
-                        for (k, image) in [before, after].into_iter().enumerate() {
-                            if k == 1 {
-                                buf.extend_from_slice(middle);
-                            }
-                            match image {
-                                Some(row) => {
-                                    if let Err(e) = write_image(&mut buf, row, cols, json) {
-                                        failed.get_or_insert(e);
-                                    }
-                                }
-                                None => buf.extend_from_slice(null),
-                            }
-                        }
-                        buf.extend_from_slice(tail);
-                        if buf.len() >= BLOCK && io.is_none() {
-                            if let Err(e) = out.write_all(&buf) {
-                                io = Some(e);
-                            }
-                            buf.clear();
-                        }
-                    })
-                    .map_err(event_err)?;
-                    if let Some(e) = failed {
-                        return Err(event_err(e).into());
-                    }
-                    if let Some(e) = io {
-                        return Err(e.into());
+                        header,
+                        fde: Arc::clone(fde),
+                        table: Arc::clone(table),
+                        gtid: Arc::clone(&gtid),
+                        body: from..batch.input.len(),
+                    });
+                    if batch.input.len() >= opts.batch {
+                        let full = std::mem::replace(batch, sink.batch());
+                        pool.submit(full, sink)?;
                     }
                     continue;
                 }
@@ -226,56 +499,60 @@ pub fn run(
             let decoded = events::decode(&ev, &mut maps).map_err(event_err)?;
             for decoded in decoded.flatten() {
                 match decoded {
-                    Decoded::Gtid { gtid: g, .. } => gtid = g,
+                    Decoded::Gtid { gtid: g, .. } => gtid = Arc::from(g),
                     Decoded::TableMap(map) => {
                         let info = live
                             .entry((map.schema.clone(), map.table.clone()))
                             .or_insert_with(|| schema(&map.schema, &map.table));
-                        tables.insert(map.table_id, Column::all(&columns(&map, info.as_ref())));
+                        let cols = Column::all(&columns(&map, info.as_ref()));
+                        tables.insert(map.table_id, Arc::new(Table { map, cols }));
                     }
-                    // Rows inside a TRANSACTION_PAYLOAD, decoded as owned values.
-                    Decoded::Rows(ev) => {
-                        let (Some(map), Some(cols)) =
-                            (maps.get(ev.table_id), tables.get(&ev.table_id))
+                    // Rows inside a TRANSACTION_PAYLOAD, decoded as owned values and
+                    // rendered here into the batch's output, which a renderer appends
+                    // to: so only while the batch holds no rows events yet.
+                    Decoded::Rows(rows_ev) => {
+                        let (Some(map), Some(table)) =
+                            (maps.get(rows_ev.table_id), tables.get(&rows_ev.table_id))
                         else {
                             continue;
                         };
+                        if !batch.events.is_empty() {
+                            let full = std::mem::replace(batch, sink.batch());
+                            pool.submit(full, sink)?;
+                        }
                         let at = Where {
-                            file: &file_name,
+                            file: &source.name,
                             offset,
                             header: &header,
                             gtid: &gtid,
                         };
-                        let frame = frame(opts.json, ev.op, map, &at);
+                        let frame = frame(opts.json, rows_ev.op, map, &at);
                         let (head, middle, tail, null) = line_parts(&frame);
-                        for change in &ev.rows {
-                            rows += 1;
-                            buf.extend_from_slice(head);
+                        let out = &mut batch.out;
+                        for change in &rows_ev.rows {
+                            batch.rows += 1;
+                            out.extend_from_slice(head);
                             for (k, image) in
                                 [&change.before, &change.after].into_iter().enumerate()
                             {
                                 if k == 1 {
-                                    buf.extend_from_slice(middle);
+                                    out.extend_from_slice(middle);
                                 }
                                 match image {
-                                    Some(row) => write_owned_image(&mut buf, row, cols, opts.json),
-                                    None => buf.extend_from_slice(null),
+                                    Some(row) => {
+                                        write_owned_image(out, row, &table.cols, opts.json)
+                                    }
+                                    None => out.extend_from_slice(null),
                                 }
                             }
-                            buf.extend_from_slice(tail);
+                            out.extend_from_slice(tail);
                         }
                     }
-                    Decoded::Xid(_) => gtid.clear(),
+                    Decoded::Xid(_) => gtid = Arc::from(""),
                     _ => {}
                 }
             }
-            if buf.len() >= BLOCK {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
         }
     }
-    out.write_all(&buf)?;
-    out.flush()?;
-    Ok(rows)
+    Ok(())
 }

@@ -75,7 +75,8 @@ fn regular_files(files: &[std::path::PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-/// `repl-repair decode`: exit 0 when every file decoded, 2 with the error otherwise.
+/// `repl-repair decode`: exit 0 when every file decoded (or the reader of the output
+/// closed it), 2 with the error otherwise.
 fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
     if let Err(e) = regular_files(&opts.files) {
         eprintln!("repl-repair: {e}");
@@ -103,6 +104,12 @@ fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
     let mut out = std::io::BufWriter::new(stdout.lock());
     match repl_repair::dump::run(opts, lookup, &mut out) {
         Ok(_) => ExitCode::SUCCESS,
+        // `decode … | head`: the reader has all it wanted (as ripgrep does).
+        Err(repl_repair::dump::DumpError::Output(e))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             use std::io::Write;
             let _ = out.flush();
@@ -158,6 +165,7 @@ fn main() -> ExitCode {
         start_position,
         stop_position,
         format,
+        threads,
     }) = &args.command
     {
         let opts = repl_repair::dump::DumpOptions {
@@ -165,6 +173,8 @@ fn main() -> ExitCode {
             start: *start_position,
             stop: *stop_position,
             json: format == "json",
+            threads: threads.map_or_else(repl_repair::dump::default_threads, usize::from),
+            batch: repl_repair::dump::BATCH,
         };
         return decode(&args, &opts);
     }

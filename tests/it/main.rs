@@ -1,7 +1,7 @@
 //! The integration tests, one binary with a module per theme (ripgrep's layout): live
 //! repairs on real MariaDB labs (`live`, `trust`, `converge`, `statement`, `ops`, `check`,
 //! `seek`, `remote`), the decoder against real binlog files (`shared_corpus`, `decoder_fixtures`,
-//! `status_fixtures`), configuration, and the Debian package. Shared helpers (the lab,
+//! `status_fixtures`, `decode_threads`), configuration, and the Debian package. Shared helpers (the lab,
 //! the agent's output) live in `support`.
 
 #[path = "../support/mod.rs"]
@@ -10,6 +10,7 @@ mod support;
 mod check;
 mod config;
 mod converge;
+mod decode_threads;
 mod decoder_fixtures;
 mod live;
 mod ops;
