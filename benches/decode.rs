@@ -5,8 +5,9 @@
 //! plus the peak RSS while decoding one single transaction of ~365 MB.
 //!
 //! Then the user path: the whole `repl-repair decode FILE --format json|text > /dev/null`
-//! run (the release binary, as a DBA runs it) beside `mariadb-binlog -vv` on the same
-//! file in the same run, with the decode's peak RSS, on three relay logs the lab makes:
+//! run (the release binary, as a DBA runs it: rows rendered on one thread per CPU; then
+//! with `--threads=1`) beside `mariadb-binlog -vv` on the same file in the same run, with
+//! wall and CPU time and the decode's peak RSS, on three relay logs the lab makes:
 //! one 100 000-row transaction of a 12-column table, the 2 M-row transaction above, and
 //! a table of 50 wide TEXT/JSON columns. The primary logs binlog_row_metadata=FULL, so
 //! the files carry column names and character sets as `decode` without a server needs.
@@ -180,18 +181,28 @@ fn user_path(label: &str, file: &Path) {
     });
     println!("user path, {label} ({:.1} MB):", size as f64 / 1e6);
     println!(
-        "  mariadb-binlog -vv --base64-output=decode-rows > /dev/null: {:8.1} MB/s wall, {:8.1} MB/s CPU",
+        "  mariadb-binlog -vv --base64-output=decode-rows > /dev/null:      {:8.1} MB/s wall, {:8.1} MB/s CPU",
         mbps(size, mb.wall),
         mbps(size, mb.cpu)
     );
-    for format in ["json", "text"] {
+    // As a DBA runs it (one rendering thread per CPU), then on one thread.
+    for (format, threads) in [
+        ("json", None),
+        ("text", None),
+        ("json", Some(1)),
+        ("text", Some(1)),
+    ] {
         let r = best_run(3, || {
             let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"));
             c.args(["decode", "--format", format]).arg(file);
+            if let Some(n) = threads {
+                c.arg(format!("--threads={n}"));
+            }
             c
         });
+        let flag = threads.map_or(String::new(), |n| format!(" --threads={n}"));
         println!(
-            "  repl-repair decode --format {format} > /dev/null:        {:8.1} MB/s wall ({:.1}x), {:8.1} MB/s CPU ({:.1}x mariadb-binlog -vv), peak RSS <= {:.1} MiB",
+            "  repl-repair decode --format {format}{flag:<12} > /dev/null: {:8.1} MB/s wall ({:.1}x), {:8.1} MB/s CPU ({:.1}x mariadb-binlog -vv), peak RSS <= {:.1} MiB",
             mbps(size, r.wall),
             mb.wall.as_secs_f64() / r.wall.as_secs_f64(),
             mbps(size, r.cpu),

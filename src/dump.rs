@@ -12,7 +12,9 @@
 use crate::binlog::events::{self, Decoded, TableMaps};
 use crate::binlog::rows::{self, RowOp, RowsEvent};
 use crate::binlog::table_map::TableMap;
-use crate::binlog::{BinlogReader, DecodeErrorKind, EventHeader, EventType, FormatDescription};
+use crate::binlog::{
+    BinlogReader, DecodeErrorKind, Event, EventHeader, EventType, FormatDescription,
+};
 use crate::event::{ChangeEvent, Column, EventFrame, EventSource, write_image, write_owned_image};
 use crate::schema::{ColumnInfo, TableInfo};
 use std::collections::HashMap;
@@ -456,45 +458,62 @@ fn read_files(
         let mut fde: Option<Arc<FormatDescription>> = None;
         let mut gtid: Arc<str> = Arc::from("");
         loop {
-            if r.next_header()?.is_none() {
+            let Some(next) = r.next_header()? else {
                 break;
-            }
+            };
             let offset = r.position();
             if opts.stop.is_some_and(|s| offset >= s) && i + 1 == opts.files.len() {
                 break;
             }
-            let ev = r.read_body()?;
-            let header = ev.header;
-            let t = header.event_type;
-            if t == EventType::FORMAT_DESCRIPTION || fde.is_none() {
-                fde = Some(Arc::new(ev.fde.clone()));
-            }
+            let t = next.event_type;
             let event_err = |kind| crate::binlog::Error::Event {
                 path: file.clone(),
                 offset,
                 event: t,
                 kind,
             };
-            if t.is_rows() || t.is_compressed_rows() {
-                let id = rows::table_id(ev.body, ev.fde).map_err(event_err)?;
-                if let (Some(table), Some(fde)) = (tables.get(&id), &fde) {
+            // The fast path: a rows event of a mapped table is read straight into the
+            // batch and left to a renderer.
+            let mut unmapped = Vec::new();
+            let unmapped_fde;
+            let rows_event = t.is_rows() || t.is_compressed_rows();
+            let ev = match &fde {
+                Some(fde) if rows_event => {
                     let from = batch.input.len();
-                    batch.input.extend_from_slice(ev.body);
-                    batch.events.push(RowsAt {
-                        source: Arc::clone(&source),
-                        offset,
-                        header,
-                        fde: Arc::clone(fde),
-                        table: Arc::clone(table),
-                        gtid: Arc::clone(&gtid),
-                        body: from..batch.input.len(),
-                    });
-                    if batch.input.len() >= opts.batch {
-                        let full = std::mem::replace(batch, sink.batch());
-                        pool.submit(full, sink)?;
+                    let (header, _, body) = r.read_body_into(&mut batch.input)?;
+                    let id = rows::table_id(&batch.input[body.clone()], fde);
+                    if let Some(table) = id.as_ref().ok().and_then(|id| tables.get(id)) {
+                        batch.events.push(RowsAt {
+                            source: Arc::clone(&source),
+                            offset,
+                            header,
+                            fde: Arc::clone(fde),
+                            table: Arc::clone(table),
+                            gtid: Arc::clone(&gtid),
+                            body,
+                        });
+                        if batch.input.len() >= opts.batch {
+                            let full = std::mem::replace(batch, sink.batch());
+                            pool.submit(full, sink)?;
+                        }
+                        continue;
                     }
-                    continue;
+                    // No TABLE_MAP for it (or no table id): decoded below, which says so.
+                    unmapped.extend_from_slice(&batch.input[body]);
+                    batch.input.truncate(from);
+                    unmapped_fde = Arc::clone(fde);
+                    Event {
+                        header,
+                        offset,
+                        body: &unmapped,
+                        fde: &unmapped_fde,
+                    }
                 }
+                _ => r.read_body()?,
+            };
+            let header = ev.header;
+            if t == EventType::FORMAT_DESCRIPTION || fde.is_none() {
+                fde = Some(Arc::new(ev.fde.clone()));
             }
             let decoded = events::decode(&ev, &mut maps).map_err(event_err)?;
             for decoded in decoded.flatten() {

@@ -387,6 +387,37 @@ impl BinlogReader {
 
     /// Reads and checks the body of the pending event.
     pub fn read_body(&mut self) -> Result<Event<'_>, Error> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let read = self.read_into(&mut buf);
+        self.buf = buf;
+        let (header, offset, body) = read?;
+        Ok(Event {
+            header,
+            offset,
+            body: &self.buf[body],
+            fde: &self.fde,
+        })
+    }
+
+    /// [`Self::read_body`], the whole event appended to `buf` (the body at the range
+    /// returned): `decode` reads rows events straight into the batch a renderer takes.
+    pub fn read_body_into(
+        &mut self,
+        buf: &mut Vec<u8>,
+    ) -> Result<(EventHeader, u64, std::ops::Range<usize>), Error> {
+        let start = buf.len();
+        let read = self.read_into(buf);
+        if read.is_err() {
+            buf.truncate(start);
+        }
+        read
+    }
+
+    fn read_into(
+        &mut self,
+        buf: &mut Vec<u8>,
+    ) -> Result<(EventHeader, u64, std::ops::Range<usize>), Error> {
         let Some((header, offset)) = self.pending.take() else {
             return Err(Error::Format {
                 path: self.path.clone(),
@@ -396,31 +427,38 @@ impl BinlogReader {
         };
         let size = header.event_size as usize;
         // Bounded by the file length checked in next_header: never an untrusted allocation.
-        self.buf.clear();
-        self.buf.resize(size, 0);
-        let (head, tail) = self.buf.split_at_mut(HEADER_LEN);
-        head.copy_from_slice(&header_bytes(&header));
-        if let Err(e) = self.file.read_exact(tail) {
-            return Err(self.io(e));
+        let start = buf.len();
+        buf.reserve(size);
+        buf.extend_from_slice(&header_bytes(&header));
+        // `take` + `read_to_end` fills the spare capacity without zeroing it first.
+        let want = (size - HEADER_LEN) as u64;
+        match (&mut self.file).take(want).read_to_end(buf) {
+            Ok(n) if n as u64 == want => {}
+            Ok(_) => {
+                return Err(self.io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)));
+            }
+            Err(e) => return Err(self.io(e)),
         }
         self.pos = offset + size as u64;
+        let ev = &buf[start..];
 
         // The header length of the FDE in force; a new FDE is itself framed by the old one.
         let header_len = usize::from(self.fde.header_len);
         let body_end = if header.event_type == EventType::FORMAT_DESCRIPTION {
-            let fde = FormatDescription::parse(self.buf.get(header_len..).unwrap_or_default())
-                .map_err(|kind| Error::Event {
+            let fde = FormatDescription::parse(ev.get(header_len..).unwrap_or_default()).map_err(
+                |kind| Error::Event {
                     path: self.path.clone(),
                     offset,
                     event: header.event_type,
                     kind,
-                })?;
+                },
+            )?;
             if fde.checksum == ChecksumAlg::Crc32 {
                 // The FDE's CRC is computed with the in-use flag cleared (MYSQL_FACTS.md).
-                let mut copy = self.buf[..size - 4].to_vec();
+                let mut copy = ev[..size - 4].to_vec();
                 let flags = header.flags & !LOG_EVENT_BINLOG_IN_USE_F;
                 copy[17..19].copy_from_slice(&flags.to_le_bytes());
-                self.verify_crc(&copy, &self.buf[size - 4..], offset, header)?;
+                self.verify_crc(&copy, &ev[size - 4..], offset, header)?;
             }
             let end = if fde.has_checksum_field {
                 size - 5
@@ -432,7 +470,7 @@ impl BinlogReader {
         } else {
             match self.fde.checksum {
                 ChecksumAlg::Crc32 if size >= header_len + 4 => {
-                    let (data, stored) = self.buf.split_at(size - 4);
+                    let (data, stored) = ev.split_at(size - 4);
                     match self.verify_crc(data, stored, offset, header) {
                         Ok(()) => size - 4,
                         // A replica writes its own ROTATE/STOP into a relay log whose
@@ -450,7 +488,7 @@ impl BinlogReader {
                     // No checksum announced, but a relay log can still carry events of a
                     // writer that checksums (mixed modes): recognise a valid trailing CRC.
                     if size >= header_len + 4 {
-                        let (data, stored) = self.buf.split_at(size - 4);
+                        let (data, stored) = ev.split_at(size - 4);
                         if crc32fast::hash(data).to_le_bytes() == stored {
                             size - 4
                         } else {
@@ -462,7 +500,7 @@ impl BinlogReader {
                 }
             }
         };
-        let Some(body) = self.buf.get(header_len..body_end) else {
+        if header_len > body_end {
             return Err(Error::Format {
                 path: self.path.clone(),
                 offset,
@@ -471,13 +509,8 @@ impl BinlogReader {
                     header.event_type
                 ),
             });
-        };
-        Ok(Event {
-            header,
-            offset,
-            body,
-            fde: &self.fde,
-        })
+        }
+        Ok((header, offset, start + header_len..start + body_end))
     }
 
     fn verify_crc(
