@@ -457,10 +457,7 @@ fn read_files(
         let mut tables: HashMap<u64, Arc<Table>> = HashMap::new();
         let mut fde: Option<Arc<FormatDescription>> = None;
         let mut gtid: Arc<str> = Arc::from("");
-        loop {
-            let Some(next) = r.next_header()? else {
-                break;
-            };
+        while let Some(next) = r.next_header()? {
             let offset = r.position();
             if opts.stop.is_some_and(|s| offset >= s) && i + 1 == opts.files.len() {
                 break;
