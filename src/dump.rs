@@ -140,20 +140,151 @@ fn frame(json: bool, op: RowOp, map: &TableMap, at: &Where<'_>) -> Frame {
             ts: None,
         }))
     } else {
-        Frame::Text {
-            head: format!(
-                "{}:{} end_log_pos={} server_id={} gtid={} {} {}.{} before=",
-                at.file,
-                at.offset,
-                at.header.log_pos,
-                at.header.server_id,
-                if at.gtid.is_empty() { "-" } else { at.gtid },
-                op.as_str(),
-                map.schema,
-                map.table,
-            )
-            .into_bytes(),
+        let [a, b, c] = text_around(op, map, at);
+        let head = [
+            &a[..],
+            at.offset.to_string().as_bytes(),
+            &b,
+            at.header.log_pos.to_string().as_bytes(),
+            &c,
+        ]
+        .concat();
+        Frame::Text { head }
+    }
+}
+
+/// A text line's head around its two numbers:
+/// `FILE:`, OFFSET, ` end_log_pos=`, END_LOG_POS, ` server_id=… gtid=… OP db.t before=`.
+/// Names are inert: a newline in a file or table name cannot start a forged line.
+fn text_around(op: RowOp, map: &TableMap, at: &Where<'_>) -> [Vec<u8>; 3] {
+    use crate::record::inert;
+    [
+        format!("{}:", inert(at.file)).into_bytes(),
+        b" end_log_pos=".to_vec(),
+        format!(
+            " server_id={} gtid={} {} {}.{} before=",
+            at.header.server_id,
+            if at.gtid.is_empty() {
+                "-".into()
+            } else {
+                inert(at.gtid)
+            },
+            op.as_str(),
+            inert(&map.schema),
+            inert(&map.table),
+        )
+        .into_bytes(),
+    ]
+}
+
+/// What makes two rows events' frames alike but for their numbers (offset, end_log_pos).
+#[derive(PartialEq, Eq)]
+struct FrameKey {
+    source: *const Source,
+    table: *const Table,
+    gtid: *const u8,
+    event_type: EventType,
+    server_id: u32,
+}
+
+/// Each rows event's frame, serialized once per run of events of one table, operation
+/// and GTID (a big transaction is thousands of them) with its two numbers cut out, and
+/// completed per event.
+#[derive(Default)]
+struct Frames {
+    key: Option<FrameKey>,
+    /// JSON: the head and middle as they are, the tail around `pos` and `end_log_pos`.
+    /// Text: the head around the offset and `end_log_pos`.
+    head: Vec<u8>,
+    middle: Vec<u8>,
+    around: [Vec<u8>; 3],
+    /// This event's part with the numbers in.
+    filled: Vec<u8>,
+}
+
+/// Placeholders for the two numbers; searched for with their keys, whose quotes only
+/// occur unescaped as JSON structure.
+const POS_MARK: &[u8] = b"\"pos\":18446744073709551615";
+const END_MARK: &[u8] = b"\"end_log_pos\":18446744073709551615";
+
+impl Frames {
+    fn of(&mut self, ev: &RowsAt, json: bool) -> (&[u8], &[u8], &[u8], &'static [u8]) {
+        let key = FrameKey {
+            source: Arc::as_ptr(&ev.source),
+            table: Arc::as_ptr(&ev.table),
+            gtid: ev.gtid.as_ptr(),
+            event_type: ev.header.event_type,
+            server_id: ev.header.server_id,
+        };
+        if self.key.as_ref() != Some(&key) {
+            self.prepare(ev, json);
+            self.key = Some(key);
         }
+        let [a, b, c] = &self.around;
+        let f = &mut self.filled;
+        f.clear();
+        f.extend_from_slice(a);
+        f.extend_from_slice(itoa::Buffer::new().format(ev.offset).as_bytes());
+        f.extend_from_slice(b);
+        f.extend_from_slice(itoa::Buffer::new().format(ev.header.log_pos).as_bytes());
+        f.extend_from_slice(c);
+        if json {
+            (&self.head, &self.middle, &self.filled, b"null")
+        } else {
+            (&self.filled, b" after=", b"\n", b"-")
+        }
+    }
+
+    fn prepare(&mut self, ev: &RowsAt, json: bool) {
+        let op = RowOp::from_event_type(ev.header.event_type).unwrap_or(RowOp::Insert);
+        let mut header = ev.header;
+        header.log_pos = u32::MAX;
+        let at = Where {
+            file: &ev.source.name,
+            offset: u64::MAX,
+            header: &header,
+            gtid: &ev.gtid,
+        };
+        if !json {
+            self.around = text_around(op, &ev.table.map, &at);
+            return;
+        }
+        if let Frame::Json(f) = frame(json, op, &ev.table.map, &at) {
+            // end_log_pos is a u32 on the wire, a u64 in the source object.
+            let tail = replace_once(f.tail(), b"\"end_log_pos\":4294967295", END_MARK);
+            self.around = cut(&tail, POS_MARK, END_MARK);
+            self.head = f.head().to_vec();
+            self.middle = f.middle().to_vec();
+        }
+    }
+}
+
+/// `s` with the first `from` replaced by `to`.
+fn replace_once(s: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    match find(s, from) {
+        Some(i) => [&s[..i], to, &s[i + from.len()..]].concat(),
+        None => s.to_vec(),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `s` cut around the number at the end of `first` and of `second` (each kept up to its
+/// number): `[before first's number, between, after second's number]`.
+fn cut(s: &[u8], first: &[u8], second: &[u8]) -> [Vec<u8>; 3] {
+    let digits = |m: &[u8]| m.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    match (find(s, first), find(s, second)) {
+        (Some(i), Some(j)) if i + first.len() <= j => {
+            let a = i + first.len() - digits(first);
+            let b = i + first.len();
+            let c = j + second.len() - digits(second);
+            let d = j + second.len();
+            [s[..a].to_vec(), s[b..c].to_vec(), s[d..].to_vec()]
+        }
+        // Unreachable with the frames above; an empty line shows up in every test.
+        _ => Default::default(),
     }
 }
 
@@ -225,19 +356,12 @@ fn render(mut batch: Batch, json: bool) -> Done {
         rows,
     } = &mut batch;
     let mut error = None;
+    let mut frames = Frames::default();
     for ev in events.iter() {
         let start = out.len();
         let t = ev.header.event_type;
         let map = &ev.table.map;
-        let at = Where {
-            file: &ev.source.name,
-            offset: ev.offset,
-            header: &ev.header,
-            gtid: &ev.gtid,
-        };
-        let op = RowOp::from_event_type(t).unwrap_or(RowOp::Insert);
-        let frame = frame(json, op, map, &at);
-        let (head, middle, tail, null) = line_parts(&frame);
+        let (head, middle, tail, null) = frames.of(ev, json);
         let cols = &ev.table.cols;
         let mut failed: Option<DecodeErrorKind> = None;
         let body = &input[ev.body.clone()];

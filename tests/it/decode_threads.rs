@@ -170,3 +170,66 @@ fn a_reader_that_closes_the_pipe_early_ends_decode_quietly_with_exit_0() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// (offset, end_log_pos) of every rows event of a binlog file.
+fn rows_events(bytes: &[u8]) -> Vec<(u64, u64)> {
+    events(bytes)
+        .into_iter()
+        .filter(|&(_, _, t)| matches!(t, 23..=25 | 30..=32))
+        .map(|(at, _, _)| {
+            let end = u32::from_le_bytes(bytes[at + 13..at + 17].try_into().unwrap());
+            (at as u64, u64::from(end))
+        })
+        .collect()
+}
+
+#[test]
+fn every_line_names_its_own_event_even_in_a_file_whose_name_looks_like_a_frame() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mariadb-10.11/types/replica-relay-bin.000002");
+    let mut bytes = std::fs::read(&src).unwrap();
+    // The first rows event three times more, so that several events share one frame
+    // (one table, operation and GTID) and differ only in their offsets.
+    let (at, size, _) = events(&bytes).into_iter().find(|e| e.2 == 23).unwrap();
+    let copy = bytes[at..at + size].repeat(3);
+    bytes.splice(at + size..at + size, copy);
+    let want = rows_events(&bytes);
+    assert!(want.len() >= 6);
+    assert_eq!(want[1].1, want[0].1, "copies keep their end_log_pos");
+    // The placeholders the frames are cut at, quotes, a newline and a backslash.
+    let name = "x\"pos\":18446744073709551615:18446744073709551615 end_log_pos=4294967295\n\\.bin";
+    let hostile = temp(name);
+    std::fs::write(&hostile, &bytes).unwrap();
+    let path = hostile.display().to_string();
+    let (json, err) = decode(std::slice::from_ref(&hostile), true, 2, 1);
+    assert!(err.starts_with("ok"), "{err}");
+    let mut seen = Vec::new();
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["source"]["file"], path.as_str(), "{line}");
+        let at = (
+            v["source"]["pos"].as_u64().unwrap(),
+            v["source"]["end_log_pos"].as_u64().unwrap(),
+        );
+        if seen.last() != Some(&at) {
+            seen.push(at);
+        }
+    }
+    assert_eq!(
+        seen, want,
+        "each line's pos and end_log_pos are its event's"
+    );
+    let (text, _) = decode(std::slice::from_ref(&hostile), false, 2, 1);
+    let inert = path.replace('\\', "\\\\").replace('\n', "\\n");
+    let mut seen = Vec::new();
+    for line in text.lines() {
+        let rest = line.strip_prefix(&format!("{inert}:")).expect(line);
+        let (pos, rest) = rest.split_once(" end_log_pos=").unwrap();
+        let (end, _) = rest.split_once(' ').unwrap();
+        let at = (pos.parse().unwrap(), end.parse().unwrap());
+        if seen.last() != Some(&at) {
+            seen.push(at);
+        }
+    }
+    assert_eq!(seen, want, "text lines name their events too");
+}
