@@ -696,3 +696,41 @@ fn read_files(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_head_keeps_names_on_their_line() {
+        let map = TableMap {
+            table_id: 1,
+            flags: 0,
+            schema: "db\n1".into(),
+            table: "t\r\\u".into(),
+            columns: Vec::new(),
+            optional_metadata: Vec::new(),
+        };
+        let header = EventHeader {
+            timestamp: 0,
+            event_type: EventType(30),
+            server_id: 7,
+            event_size: 0,
+            log_pos: 99,
+            flags: 0,
+        };
+        let at = Where {
+            file: "relay\nbin.000001",
+            offset: 4,
+            header: &header,
+            gtid: "0-7-1\n",
+        };
+        let Frame::Text { head } = frame(false, RowOp::Insert, &map, &at) else {
+            panic!("text frame expected");
+        };
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "relay\\nbin.000001:4 end_log_pos=99 server_id=7 gtid=0-7-1\\n insert db\\n1.t\\r\\\\u before="
+        );
+    }
+}

@@ -177,7 +177,8 @@ impl Column {
         let mut json_key = Vec::with_capacity(c.name.len() + 3);
         write_str(&mut json_key, &c.name);
         json_key.push(b':');
-        let mut text_key = c.name.as_bytes().to_vec();
+        // Inert: a newline in a column name cannot start a forged text line.
+        let mut text_key = crate::record::inert(&c.name).as_bytes().to_vec();
         text_key.push(b'=');
         Column {
             name: c.name.clone(),
@@ -731,6 +732,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn text_column_names_are_inert_json_keys_escaped() {
+        let c = col("a\nb\\", Some("utf8mb4"), "varchar", false);
+        let row = [Some(ValueRef::Bytes(b"v"))];
+        let mut text = Vec::new();
+        write_image(&mut text, &row, std::slice::from_ref(&c), false).unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), "(a\\nb\\\\=\"v\")");
+        let mut json = Vec::new();
+        write_image(&mut json, &row, &[c], true).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["a\nb\\"], "v");
     }
 
     #[test]
