@@ -378,16 +378,59 @@ fn write_f32(out: &mut Vec<u8>, f: f32) {
     }
 }
 
-/// `v` as `width` decimal digits, zero-padded.
-#[inline]
+/// "00".."99": two digits per lookup instead of a division per digit.
+static DEC2: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Appends `N` bytes for `fill` to write and keeps as many as it returns: one capacity
+/// check and fixed-size stores instead of a `memcpy` call per small piece.
+#[inline(always)]
+fn put<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut [u8; N]) -> usize) {
+    let len = out.len();
+    out.extend_from_slice(&[0u8; N]);
+    if let Some(room) = out[len..].first_chunk_mut::<N>() {
+        let n = fill(room);
+        out.truncate(len + n);
+    }
+}
+
+/// `v` < 100 as two digits at `b[at..at + 2]`.
+#[inline(always)]
+fn two(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 2].copy_from_slice(&DEC2[v as usize % 100]);
+}
+
+/// `v` < 1_000_000 as six digits at `b[at..at + 6]`.
+#[inline(always)]
+fn six(b: &mut [u8], at: usize, v: u32) {
+    two(b, at, v / 10_000);
+    two(b, at + 2, (v / 100) % 100);
+    two(b, at + 4, v % 100);
+}
+
+/// `v` as `width` decimal digits, zero-padded (all of them if there are more).
 fn digits(out: &mut Vec<u8>, v: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut v = v;
     let mut i = buf.len();
-    while v > 0 && i > 0 {
+    while v >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DEC2[(v % 100) as usize]);
+        v /= 100;
+    }
+    if v >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DEC2[v as usize]);
+    } else if v > 0 {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+        buf[i] = b'0' + v as u8;
     }
     let start = (buf.len() - width.min(buf.len())).min(i);
     out.extend_from_slice(&buf[start..]);
@@ -417,6 +460,107 @@ fn clock(out: &mut Vec<u8>, h: u64, m: u64, s: u64, micros: u32) {
     fraction(out, micros);
 }
 
+/// A calendar date and a time of day, each part within its printed width: the common
+/// case, rendered into one fixed window.
+#[derive(Clone, Copy)]
+struct Stamp {
+    date: (u32, u32, u32),
+    /// Hours, minutes, seconds, microseconds; `None` for a DATE.
+    time: Option<(u32, u32, u32, u32)>,
+}
+
+impl Stamp {
+    fn fits(&self) -> bool {
+        let (y, m, d) = self.date;
+        let time_fits = self
+            .time
+            .is_none_or(|(h, mi, s, us)| h < 100 && mi < 100 && s < 100 && us < 1_000_000);
+        y < 10_000 && m < 100 && d < 100 && time_fits
+    }
+
+    /// `"YYYY-MM-DD[ hh:mm:ss[.ffffff]]"`, when [`Stamp::fits`]; else the general way.
+    #[inline]
+    fn write(self, out: &mut Vec<u8>) {
+        let (y, m, d) = self.date;
+        if !self.fits() {
+            out.push(b'"');
+            date(out, y.into(), m.into(), d.into());
+            if let Some((h, mi, s, us)) = self.time {
+                out.push(b' ');
+                clock(out, h.into(), mi.into(), s.into(), us);
+            }
+            out.push(b'"');
+            return;
+        }
+        put::<28>(out, |b| {
+            b[0] = b'"';
+            two(b, 1, y / 100);
+            two(b, 3, y % 100);
+            b[5] = b'-';
+            two(b, 6, m);
+            b[8] = b'-';
+            two(b, 9, d);
+            let Some((h, mi, s, us)) = self.time else {
+                b[11] = b'"';
+                return 12;
+            };
+            b[11] = b' ';
+            two(b, 12, h);
+            b[14] = b':';
+            two(b, 15, mi);
+            b[17] = b':';
+            two(b, 18, s);
+            if us == 0 {
+                b[20] = b'"';
+                return 21;
+            }
+            b[20] = b'.';
+            six(b, 21, us);
+            b[27] = b'"';
+            28
+        });
+    }
+}
+
+/// `"[-]hh:mm:ss[.ffffff]"` (TIME: hours may exceed 99).
+#[inline]
+fn write_time(out: &mut Vec<u8>, negative: bool, h: u32, mi: u32, s: u32, us: u32) {
+    if h >= 1000 || mi >= 100 || s >= 100 || us >= 1_000_000 {
+        out.push(b'"');
+        if negative {
+            out.push(b'-');
+        }
+        clock(out, h.into(), mi.into(), s.into(), us);
+        out.push(b'"');
+        return;
+    }
+    put::<20>(out, |b| {
+        b[0] = b'"';
+        let mut i = 1;
+        if negative {
+            b[i] = b'-';
+            i += 1;
+        }
+        if h >= 100 {
+            b[i] = b'0' + (h / 100) as u8;
+            i += 1;
+        }
+        two(b, i, h % 100);
+        b[i + 2] = b':';
+        two(b, i + 3, mi);
+        b[i + 5] = b':';
+        two(b, i + 6, s);
+        i += 8;
+        if us != 0 {
+            b[i] = b'.';
+            six(b, i + 1, us);
+            i += 7;
+        }
+        b[i] = b'"';
+        i + 1
+    });
+}
+
 /// A value decoded from the binlog, for column `col`.
 pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
     match v {
@@ -435,11 +579,11 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
         Value::Json(b) => write_json(out, b),
         Value::JsonDiff(d) => write_str(out, d),
         Value::Geometry(b) => write_hex(out, b),
-        Value::Date { year, month, day } => {
-            out.push(b'"');
-            date(out, u64::from(*year), u64::from(*month), u64::from(*day));
-            out.push(b'"');
+        Value::Date { year, month, day } => Stamp {
+            date: (u32::from(*year), u32::from(*month), u32::from(*day)),
+            time: None,
         }
+        .write(out),
         Value::Time {
             negative,
             hours,
@@ -448,13 +592,8 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
             micros,
             ..
         } => {
-            out.push(b'"');
-            if *negative {
-                out.push(b'-');
-            }
-            let (m, s) = (u64::from(*minutes), u64::from(*seconds));
-            clock(out, u64::from(*hours), m, s, *micros);
-            out.push(b'"');
+            let (m, s) = (u32::from(*minutes), u32::from(*seconds));
+            write_time(out, *negative, *hours, m, s, *micros);
         }
         Value::DateTime {
             year,
@@ -465,29 +604,32 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
             second,
             micros,
             ..
-        } => {
-            out.push(b'"');
-            date(out, u64::from(*year), u64::from(*month), u64::from(*day));
-            out.push(b' ');
-            let (h, m, s) = (u64::from(*hour), u64::from(*minute), u64::from(*second));
-            clock(out, h, m, s, *micros);
-            out.push(b'"');
+        } => Stamp {
+            date: (u32::from(*year), u32::from(*month), u32::from(*day)),
+            time: Some((
+                u32::from(*hour),
+                u32::from(*minute),
+                u32::from(*second),
+                *micros,
+            )),
         }
+        .write(out),
         Value::Timestamp {
             seconds, micros, ..
         } => {
-            out.push(b'"');
             if *seconds == 0 && *micros == 0 {
-                out.extend_from_slice(b"0000-00-00 00:00:00");
+                out.extend_from_slice(b"\"0000-00-00 00:00:00\"");
             } else {
                 let s = i64::from(*seconds);
                 let (y, m, d) = crate::clock::civil_from_days(s.div_euclid(86_400));
-                let t = s.rem_euclid(86_400) as u64;
-                date(out, y.max(0) as u64, u64::from(m), u64::from(d));
-                out.push(b' ');
-                clock(out, t / 3600, (t / 60) % 60, t % 60, *micros);
+                let t = s.rem_euclid(86_400) as u32;
+                Stamp {
+                    // u32 seconds reach the year 2106: always positive and 4 digits.
+                    date: (y.clamp(0, 99_999) as u32, m, d),
+                    time: Some((t / 3600, (t / 60) % 60, t % 60, *micros)),
+                }
+                .write(out);
             }
-            out.push(b'"');
         }
         Value::Year(y) => write_int(out, *y),
         Value::Enum(i) => write_int(out, *i),
@@ -553,15 +695,12 @@ pub fn write_mysql_value(out: &mut Vec<u8>, v: &mysql::Value, col: &Column) {
             | "multipolygon" | "geometrycollection" | "geomcollection" => write_hex(out, b),
             _ => write_bytes(out, b, col.text),
         },
-        M::Date(y, mo, d, h, mi, s, us) => {
-            out.push(b'"');
-            date(out, u64::from(*y), u64::from(*mo), u64::from(*d));
-            if col.data_type != "date" {
-                out.push(b' ');
-                clock(out, u64::from(*h), u64::from(*mi), u64::from(*s), *us);
-            }
-            out.push(b'"');
+        M::Date(y, mo, d, h, mi, s, us) => Stamp {
+            date: (u32::from(*y), u32::from(*mo), u32::from(*d)),
+            time: (col.data_type != "date")
+                .then(|| (u32::from(*h), u32::from(*mi), u32::from(*s), *us)),
         }
+        .write(out),
         M::Time(neg, days, h, mi, s, us) => {
             out.push(b'"');
             if *neg {
@@ -807,6 +946,86 @@ mod tests {
             &c,
         );
         assert_eq!(out, render(&dt, &c).as_bytes());
+    }
+
+    /// The renderings the digit tables replace, spelled with `format!`.
+    fn reference_digits(v: u64, width: usize) -> String {
+        format!("{v:0width$}")
+    }
+
+    #[test]
+    fn digit_tables_match_format() {
+        for v in (0..=10_000u64).chain([99_999, 100_000, 999_999, 1_000_000, u64::MAX]) {
+            for width in [1, 2, 4, 6, 20] {
+                let mut out = Vec::new();
+                digits(&mut out, v, width);
+                assert_eq!(String::from_utf8(out).unwrap(), reference_digits(v, width));
+            }
+        }
+    }
+
+    fn reference_stamp(y: u32, m: u32, d: u32, time: Option<(u32, u32, u32, u32)>) -> String {
+        let mut s = format!("\"{y:04}-{m:02}-{d:02}");
+        if let Some((h, mi, sec, us)) = time {
+            s += &format!(" {h:02}:{mi:02}:{sec:02}");
+            if us != 0 {
+                s += &format!(".{us:06}");
+            }
+        }
+        s + "\""
+    }
+
+    #[test]
+    fn temporal_windows_match_format_at_the_edges() {
+        let years = [
+            0, 1, 9, 10, 99, 100, 999, 1000, 2024, 9999, 10_000, 16_383, 65_535,
+        ];
+        let small = [0, 1, 9, 10, 31, 59, 99, 100, 255];
+        let micros = [0, 1, 9, 10, 99_999, 100_000, 999_999, 1_000_000, 16_777_215];
+        for &y in &years {
+            for &x in &small {
+                let date = Stamp {
+                    date: (y, x, 31),
+                    time: None,
+                };
+                let mut out = Vec::new();
+                date.write(&mut out);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    reference_stamp(y, x, 31, None)
+                );
+                for &us in &micros {
+                    let time = Some((x, 59, x, us));
+                    let mut out = Vec::new();
+                    Stamp {
+                        date: (y, 1, x),
+                        time,
+                    }
+                    .write(&mut out);
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        reference_stamp(y, 1, x, time)
+                    );
+                }
+            }
+        }
+        for h in [0, 1, 9, 10, 99, 100, 838, 999, 1000, 87_839, u32::MAX] {
+            for &us in &micros {
+                for negative in [false, true] {
+                    for (mi, s) in [(0, 0), (59, 59), (99, 100), (255, 7)] {
+                        let mut out = Vec::new();
+                        write_time(&mut out, negative, h, mi, s, us);
+                        let mut want =
+                            format!("\"{}{h:02}:{mi:02}:{s:02}", if negative { "-" } else { "" });
+                        if us != 0 {
+                            want += &format!(".{us:06}");
+                        }
+                        want.push('"');
+                        assert_eq!(String::from_utf8(out).unwrap(), want);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
