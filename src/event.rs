@@ -25,6 +25,7 @@
 
 use crate::binlog::DecodeErrorKind;
 use crate::binlog::cursor::Cursor;
+use crate::binlog::digits::{DEC2, put, two};
 use crate::binlog::value::{Value, ValueRef};
 use crate::schema::ColumnInfo;
 use serde::Serialize;
@@ -376,35 +377,6 @@ fn write_f32(out: &mut Vec<u8>, f: f32) {
     } else {
         write_str(out, &f.to_string());
     }
-}
-
-/// "00".."99": two digits per lookup instead of a division per digit.
-static DEC2: [[u8; 2]; 100] = {
-    let mut t = [[0u8; 2]; 100];
-    let mut i = 0;
-    while i < 100 {
-        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-        i += 1;
-    }
-    t
-};
-
-/// Appends `N` bytes for `fill` to write and keeps as many as it returns: one capacity
-/// check and fixed-size stores instead of a `memcpy` call per small piece.
-#[inline(always)]
-fn put<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut [u8; N]) -> usize) {
-    let len = out.len();
-    out.extend_from_slice(&[0u8; N]);
-    if let Some(room) = out[len..].first_chunk_mut::<N>() {
-        let n = fill(room);
-        out.truncate(len + n);
-    }
-}
-
-/// `v` < 100 as two digits at `b[at..at + 2]`.
-#[inline(always)]
-fn two(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 2].copy_from_slice(&DEC2[v as usize % 100]);
 }
 
 /// `v` < 1_000_000 as six digits at `b[at..at + 6]`.
