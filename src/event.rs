@@ -612,9 +612,10 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
 
 /// MySQL binary JSON as the document it holds; hex when it cannot be decoded.
 fn write_json(out: &mut Vec<u8>, b: &[u8]) {
-    match crate::binlog::json::to_text(b) {
-        Ok(text) => out.extend_from_slice(text.as_bytes()),
-        Err(_) => write_hex(out, b),
+    let start = out.len();
+    if crate::binlog::json::write_text(b, out).is_err() {
+        out.truncate(start);
+        write_hex(out, b);
     }
 }
 
