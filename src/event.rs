@@ -25,7 +25,7 @@
 
 use crate::binlog::DecodeErrorKind;
 use crate::binlog::cursor::Cursor;
-use crate::binlog::digits::{DEC2, put, two};
+use crate::binlog::digits::{DEC2, i64_at, put, two, u64_at};
 use crate::binlog::value::{Value, ValueRef};
 use crate::schema::ColumnInfo;
 use serde::Serialize;
@@ -163,27 +163,66 @@ pub fn collation_charset(id: u64) -> Option<&'static str> {
 #[derive(Debug, Clone)]
 pub struct Column {
     pub name: String,
-    /// `"name":`
-    json_key: Vec<u8>,
-    /// `name=`
-    text_key: Vec<u8>,
+    /// `,"name":`
+    json_key: Key,
+    /// `, name=`
+    text_key: Key,
     unsigned: bool,
     text: Text,
     /// information_schema DATA_TYPE, for values read back from the replica.
     data_type: String,
 }
 
+/// Keys up to this long are copied as one fixed-size block.
+const KEY_BLOCK: usize = 32;
+
+/// A column's key with the separator before it, followed by [`KEY_BLOCK`] spare bytes so
+/// that a short key is copied as one fixed-size block (no `memcpy` call per column).
+#[derive(Debug, Clone)]
+struct Key {
+    padded: Box<[u8]>,
+    len: usize,
+}
+
+impl Key {
+    fn new(key: Vec<u8>) -> Key {
+        let len = key.len();
+        let mut padded = key;
+        padded.resize(len + KEY_BLOCK, 0);
+        Key {
+            padded: padded.into_boxed_slice(),
+            len,
+        }
+    }
+
+    /// Appends the key, without its first `skip` bytes (the separator, for the first
+    /// column of an image).
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, skip: usize) {
+        let n = self.len.saturating_sub(skip);
+        let from = self.padded.get(skip..).unwrap_or_default();
+        match from.first_chunk::<KEY_BLOCK>() {
+            Some(block) if n <= KEY_BLOCK => {
+                let end = out.len() + n;
+                out.extend_from_slice(block);
+                out.truncate(end);
+            }
+            _ => out.extend_from_slice(&from[..n.min(from.len())]),
+        }
+    }
+}
+
 impl Column {
     pub fn new(c: &ColumnInfo) -> Column {
-        let mut json_key = Vec::with_capacity(c.name.len() + 3);
+        let mut json_key = Vec::with_capacity(c.name.len() + 4);
+        json_key.push(b',');
         write_str(&mut json_key, &c.name);
         json_key.push(b':');
-        let mut text_key = c.name.as_bytes().to_vec();
-        text_key.push(b'=');
+        let text_key = [b", ", c.name.as_bytes(), b"="].concat();
         Column {
             name: c.name.clone(),
-            json_key,
-            text_key,
+            json_key: Key::new(json_key),
+            text_key: Key::new(text_key),
             unsigned: c.unsigned,
             text: Text::of_charset(c.charset.as_deref()),
             data_type: c.data_type.clone(),
@@ -359,8 +398,19 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
 }
 
 #[inline]
-fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
-    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+fn write_int(out: &mut Vec<u8>, i: impl Into<i64>) {
+    let len = out.len();
+    out.extend_from_slice(&[0; 20]);
+    let n = i64_at(&mut out[len..], i.into());
+    out.truncate(len + n);
+}
+
+#[inline]
+fn write_uint(out: &mut Vec<u8>, u: impl Into<u64>) {
+    let len = out.len();
+    out.extend_from_slice(&[0; 20]);
+    let n = u64_at(&mut out[len..], u.into());
+    out.truncate(len + n);
 }
 
 fn write_f64(out: &mut Vec<u8>, f: f64) {
@@ -539,7 +589,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Int { .. } => {
             if col.unsigned {
-                write_int(out, v.as_u64().unwrap_or(0));
+                write_uint(out, v.as_u64().unwrap_or(0));
             } else {
                 write_int(out, v.as_i64().unwrap_or(0));
             }
@@ -603,10 +653,10 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
                 .write(out);
             }
         }
-        Value::Year(y) => write_int(out, *y),
-        Value::Enum(i) => write_int(out, *i),
-        Value::Set(m) => write_int(out, *m),
-        Value::Bit(b) => write_int(out, *b),
+        Value::Year(y) => write_uint(out, *y),
+        Value::Enum(i) => write_uint(out, *i),
+        Value::Set(m) => write_uint(out, *m),
+        Value::Bit(b) => write_uint(out, *b),
     }
 }
 
@@ -620,7 +670,7 @@ fn write_json(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// A value borrowed from its rows event (the `decode` fast path).
-#[inline]
+#[inline(always)]
 pub fn write_value_ref(
     out: &mut Vec<u8>,
     v: &ValueRef<'_>,
@@ -652,12 +702,12 @@ pub fn write_mysql_value(out: &mut Vec<u8>, v: &mysql::Value, col: &Column) {
     match v {
         M::NULL => out.extend_from_slice(b"null"),
         M::Int(i) => write_int(out, *i),
-        M::UInt(u) => write_int(out, *u),
+        M::UInt(u) => write_uint(out, *u),
         M::Float(f) => write_f32(out, *f),
         M::Double(f) => write_f64(out, *f),
         M::Bytes(b) => match col.data_type.as_str() {
             "decimal" | "numeric" => write_str(out, &String::from_utf8_lossy(b)),
-            "bit" => write_int(
+            "bit" => write_uint(
                 out,
                 b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)),
             ),
@@ -695,32 +745,41 @@ pub fn write_image(
     cols: &[Column],
     json: bool,
 ) -> Result<(), DecodeErrorKind> {
-    out.push(if json { b'{' } else { b'(' });
-    let mut first = true;
+    // The format chosen once per image, not per value.
+    if json {
+        image::<true>(out, row, cols)
+    } else {
+        image::<false>(out, row, cols)
+    }
+}
+
+#[inline(always)]
+fn image<const JSON: bool>(
+    out: &mut Vec<u8>,
+    row: &[Option<ValueRef<'_>>],
+    cols: &[Column],
+) -> Result<(), DecodeErrorKind> {
+    out.push(if JSON { b'{' } else { b'(' });
+    // The first column's key goes without its separator.
+    let mut skip = if JSON { 1 } else { 2 };
     for (v, c) in row.iter().zip(cols) {
         let Some(v) = v else { continue };
-        if !first {
-            out.extend_from_slice(if json { b"," } else { b", " });
-        }
-        first = false;
-        out.extend_from_slice(if json { &c.json_key } else { &c.text_key });
+        if JSON { &c.json_key } else { &c.text_key }.put(out, skip);
+        skip = 0;
         write_value_ref(out, v, c)?;
     }
-    out.push(if json { b'}' } else { b')' });
+    out.push(if JSON { b'}' } else { b')' });
     Ok(())
 }
 
 /// [`write_image`] for owned values (events inside a TRANSACTION_PAYLOAD, dead letters).
 pub fn write_owned_image(out: &mut Vec<u8>, row: &[Option<Value>], cols: &[Column], json: bool) {
     out.push(if json { b'{' } else { b'(' });
-    let mut first = true;
+    let mut skip = if json { 1 } else { 2 };
     for (v, c) in row.iter().zip(cols) {
         let Some(v) = v else { continue };
-        if !first {
-            out.extend_from_slice(if json { b"," } else { b", " });
-        }
-        first = false;
-        out.extend_from_slice(if json { &c.json_key } else { &c.text_key });
+        if json { &c.json_key } else { &c.text_key }.put(out, skip);
+        skip = 0;
         write_value(out, v, c);
     }
     out.push(if json { b'}' } else { b')' });
@@ -998,6 +1057,53 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn images_with_keys_of_every_length() {
+        // Names around the fixed-size key block, one needing escapes, and columns the
+        // image does not carry, first and in the middle.
+        let names: Vec<String> = (0..40)
+            .map(|n| "k".repeat(n))
+            .chain(["\"q\\\n".to_string(), "é".repeat(20)])
+            .collect();
+        for skip_first in [false, true] {
+            let cols: Vec<Column> = names.iter().map(|n| col(n, None, "int", false)).collect();
+            let row: Vec<Option<ValueRef<'_>>> = (0..names.len())
+                .map(|i| {
+                    let missing = (skip_first && i == 0) || i % 7 == 3;
+                    (!missing).then_some(ValueRef::Owned(Value::Int {
+                        raw: i as u64,
+                        width: 4,
+                    }))
+                })
+                .collect();
+            let present = || {
+                names
+                    .iter()
+                    .zip(&row)
+                    .enumerate()
+                    .filter(|(_, (_, v))| v.is_some())
+            };
+            let mut json = Vec::new();
+            write_image(&mut json, &row, &cols, true).unwrap();
+            let mut want = String::from("{");
+            for (k, (i, (n, _))) in present().enumerate() {
+                if k > 0 {
+                    want.push(',');
+                }
+                want += &format!("{}:{i}", serde_json::to_string(n).unwrap());
+            }
+            want.push('}');
+            assert_eq!(String::from_utf8(json).unwrap(), want);
+            let mut text = Vec::new();
+            write_image(&mut text, &row, &cols, false).unwrap();
+            let fields: Vec<String> = present().map(|(i, (n, _))| format!("{n}={i}")).collect();
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                format!("({})", fields.join(", "))
+            );
         }
     }
 
