@@ -260,65 +260,158 @@ static ESCAPE: [u8; 256] = {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the 8 bytes of `w` must be escaped in a JSON string (< 0x20, `"`,
-/// `\\`): word-at-a-time, exact about *whether* (not which).
+/// Whether `x` is ASCII that goes into a JSON string as itself.
 #[inline(always)]
-fn needs_escape(w: u64) -> bool {
+fn plain(x: u8) -> bool {
+    (0x20..0x80).contains(&x) && x != b'"' && x != b'\\'
+}
+
+/// The index of the first of the 8 bytes of `c` that must be escaped in a JSON string
+/// (< 0x20, `"`, `\\`) or, with `ascii`, is not ASCII; 8 if none. Word-at-a-time: each
+/// test flags its lowest matching byte exactly (a borrow only flags bytes above one).
+#[inline(always)]
+fn first_special8(c: &[u8; 8], ascii: bool) -> usize {
+    let w = u64::from_le_bytes(*c);
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    (control | zero(w ^ (ONES * 0x22)) | zero(w ^ (ONES * 0x5c))) != 0
-}
-
-/// How many leading bytes of `s` are ASCII needing no escape, 8 at a time.
-#[inline(always)]
-fn plain_ascii_prefix(s: &[u8]) -> usize {
-    let mut i = 0;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        if w & HIGHS != 0 || needs_escape(w) {
-            break;
-        }
-        i += 8;
+    let mut flags = control | zero(w ^ (ONES * 0x22)) | zero(w ^ (ONES * 0x5c));
+    if ascii {
+        flags |= w & HIGHS;
     }
-    i
+    flags.trailing_zeros() as usize / 8
 }
 
+/// [`first_special8`] for 16 bytes, portably; 16 if none.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+#[inline(always)]
+fn first_special_words(c: &[u8; 16], ascii: bool) -> usize {
+    let (lo, hi) = c.split_at(8);
+    let lo: &[u8; 8] = lo.try_into().unwrap_or(&[0; 8]);
+    let hi: &[u8; 8] = hi.try_into().unwrap_or(&[0; 8]);
+    match first_special8(lo, ascii) {
+        8 => 8 + first_special8(hi, ascii),
+        k => k,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+use first_special_words as first_special;
+
+/// [`first_special8`] for 16 bytes, with SSE2 (part of every x86_64); 16 if none.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn first_special(c: &[u8; 16], ascii: bool) -> usize {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available;
+    // the load reads exactly the 16 bytes of `c` and needs no alignment.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(c.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // x < 0x20 (unsigned) exactly when min(x, 0x1f) == x.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        let escape = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control));
+        // The top bit of each byte: not ASCII.
+        let high = if ascii { _mm_movemask_epi8(v) } else { 0 };
+        (escape | high) as u32
+    };
+    (mask | 0x1_0000).trailing_zeros() as usize
+}
+
+/// Appends the longest prefix of `b` that is plain ASCII (see [`plain`]) and returns its
+/// length: copied 16 (or 8) bytes at a time as it is scanned, in fixed-size blocks, with
+/// no `memcpy` call.
+#[inline(always)]
+fn copy_plain(out: &mut Vec<u8>, b: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(c) = b.get(i..).and_then(|r| r.first_chunk::<16>()) {
+        let k = first_special(c, true);
+        let len = out.len();
+        out.extend_from_slice(c);
+        if k < 16 {
+            out.truncate(len + k);
+            return i + k;
+        }
+        i += 16;
+    }
+    if i == b.len() {
+        return i;
+    }
+    // The tail: the last 16 (or 8) bytes again, overlapping bytes already written. Those
+    // were plain and written as they are, so they are dropped and rewritten.
+    if let Some(c) = b.last_chunk::<16>() {
+        let at = b.len() - 16;
+        out.truncate(out.len() - (i - at));
+        let len = out.len();
+        out.extend_from_slice(c);
+        let k = first_special(c, true);
+        out.truncate(len + k);
+        return at + k;
+    }
+    if let (Some(c), Some(d)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        let len = out.len();
+        out.extend_from_slice(c);
+        let k = first_special8(c, true);
+        if k < 8 {
+            out.truncate(len + k);
+            return k;
+        }
+        let at = b.len() - 8;
+        out.truncate(len + at);
+        out.extend_from_slice(d);
+        let k = first_special8(d, true);
+        out.truncate(len + at + k);
+        return at + k;
+    }
+    for (k, &x) in b.iter().enumerate() {
+        if !plain(x) {
+            return k;
+        }
+        out.push(x);
+    }
+    b.len()
+}
+
+/// One byte that must be escaped.
+#[inline(always)]
+fn escape_byte(out: &mut Vec<u8>, x: u8) {
+    match ESCAPE[usize::from(x)] {
+        b'u' => {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(x >> 4)]);
+            out.push(HEX[usize::from(x & 15)]);
+        }
+        e => {
+            out.push(b'\\');
+            out.push(e);
+        }
+    }
+}
+
+/// `s` escaped for a JSON string (not quoted), 16 bytes at a time between escapes.
 #[inline]
 fn escaped_into(out: &mut Vec<u8>, s: &[u8]) {
-    let mut start = 0;
+    out.reserve(s.len() + 16);
     let mut i = 0;
-    while i < s.len() {
-        // Skip 8 bytes at a time while none needs escaping.
-        if let Some(chunk) = s.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            if !needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
+    while let Some(c) = s.get(i..).and_then(|r| r.first_chunk::<16>()) {
+        let k = first_special(c, false);
+        let len = out.len();
+        out.extend_from_slice(c);
+        if k == 16 {
+            i += 16;
+            continue;
         }
-        let end = (i + 8).min(s.len());
-        while i < end {
-            let b = s[i];
-            let e = ESCAPE[usize::from(b)];
-            if e != 0 {
-                out.extend_from_slice(&s[start..i]);
-                if e == b'u' {
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 15)]);
-                } else {
-                    out.push(b'\\');
-                    out.push(e);
-                }
-                start = i + 1;
-            }
-            i += 1;
+        out.truncate(len + k);
+        escape_byte(out, c[k]);
+        i += k + 1;
+    }
+    for &x in s.get(i..).unwrap_or_default() {
+        if ESCAPE[usize::from(x)] == 0 {
+            out.push(x);
+        } else {
+            escape_byte(out, x);
         }
     }
-    out.extend_from_slice(&s[start..]);
 }
 
 /// A JSON string.
@@ -380,16 +473,19 @@ fn write_latin1(out: &mut Vec<u8>, b: &[u8]) {
 pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
     match text {
         Text::Utf8 => {
-            // Most text is plain ASCII: copied as it is, validated 8 bytes at a time.
-            let plain = plain_ascii_prefix(b);
-            let rest = &b[plain..];
-            if std::str::from_utf8(rest).is_err() {
-                return write_hex(out, b);
-            }
-            out.reserve(b.len() + 2);
+            // Most text is plain ASCII: copied as it is scanned.
+            let start = out.len();
+            out.reserve(b.len() + 18);
             out.push(b'"');
-            out.extend_from_slice(&b[..plain]);
-            escaped_into(out, rest);
+            let plain = copy_plain(out, b);
+            if plain < b.len() {
+                let rest = &b[plain..];
+                if std::str::from_utf8(rest).is_err() {
+                    out.truncate(start);
+                    return write_hex(out, b);
+                }
+                escaped_into(out, rest);
+            }
             out.push(b'"');
         }
         Text::Latin1 => write_latin1(out, b),
@@ -900,6 +996,79 @@ mod tests {
                     serde_json::to_string(&s).unwrap(),
                     "{s:?}"
                 );
+            }
+        }
+    }
+
+    /// What a utf8 column's bytes must render as: serde_json's string, or hex.
+    fn reference_utf8(b: &[u8]) -> String {
+        match std::str::from_utf8(b) {
+            Ok(s) => serde_json::to_string(s).unwrap(),
+            Err(_) => format!(
+                "\"0x{}\"",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            ),
+        }
+    }
+
+    #[test]
+    fn block_scanning_matches_serde_json_at_every_length_and_offset() {
+        let specials: [&[u8]; 10] = [
+            b"\"",
+            b"\\",
+            b"\n",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            "é".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xc3",
+        ];
+        for len in 0..=50 {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut out = Vec::new();
+            write_bytes(&mut out, &base, Text::Utf8);
+            assert_eq!(String::from_utf8(out).unwrap(), reference_utf8(&base));
+            for at in 0..len {
+                for sp in specials {
+                    for second in [None, Some(len - 1), Some(at / 2)] {
+                        let mut b = base.clone();
+                        b.splice(at..at + 1, sp.iter().copied());
+                        if let Some(j) = second.filter(|&j| j < b.len()) {
+                            b[j] = b'"';
+                        }
+                        // After text already in the buffer, as in a row.
+                        let mut out = b"x".to_vec();
+                        write_bytes(&mut out, &b, Text::Utf8);
+                        let want = format!("x{}", reference_utf8(&b));
+                        assert_eq!(String::from_utf8_lossy(&out), want, "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sse2_and_word_scans_agree() {
+        let bytes = [
+            b'a', b' ', b'~', b'"', b'\\', 0, 0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        for at in 0..16 {
+            for &x in &bytes {
+                for &y in &bytes {
+                    let mut c = [b'a'; 16];
+                    c[at] = x;
+                    c[(at * 7 + 3) % 16] = y;
+                    for ascii in [false, true] {
+                        let want = c
+                            .iter()
+                            .position(|&b| ESCAPE[usize::from(b)] != 0 || (ascii && b >= 0x80))
+                            .unwrap_or(16);
+                        assert_eq!(first_special(&c, ascii), want, "{c:?} {ascii}");
+                        assert_eq!(first_special_words(&c, ascii), want, "{c:?} {ascii}");
+                    }
+                }
             }
         }
     }
