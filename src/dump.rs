@@ -9,6 +9,7 @@
 //! number of threads. The reading thread keeps everything with state: FORMAT_DESCRIPTION,
 //! TABLE_MAP, GTID and XID events, and compressed transaction payloads.
 
+use crate::binlog::digits;
 use crate::binlog::events::{self, Decoded, TableMaps};
 use crate::binlog::rows::{self, RowOp, RowsEvent};
 use crate::binlog::table_map::TableMap;
@@ -224,9 +225,9 @@ impl Frames {
         let f = &mut self.filled;
         f.clear();
         f.extend_from_slice(a);
-        f.extend_from_slice(itoa::Buffer::new().format(ev.offset).as_bytes());
+        digits::put::<20>(f, |b| digits::u64_at(b, ev.offset));
         f.extend_from_slice(b);
-        f.extend_from_slice(itoa::Buffer::new().format(ev.header.log_pos).as_bytes());
+        digits::put::<20>(f, |b| digits::u64_at(b, u64::from(ev.header.log_pos)));
         f.extend_from_slice(c);
         if json {
             (&self.head, &self.middle, &self.filled, b"null")

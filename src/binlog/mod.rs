@@ -13,6 +13,7 @@
 pub mod compress;
 pub mod cursor;
 pub mod decimal;
+pub mod digits;
 pub mod events;
 pub mod header;
 pub mod json;

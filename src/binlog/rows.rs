@@ -336,11 +336,11 @@ fn image_into<'a, T>(
 ) -> Result<(), DecodeErrorKind> {
     row.clear();
     let nulls = c.take(npresent.div_ceil(8))?;
+    row.resize_with(map.columns.len(), || None);
     let mut json_ordinal = 0;
     let mut k = 0;
-    for (i, def) in map.columns.iter().enumerate() {
+    for ((i, def), slot) in map.columns.iter().enumerate().zip(row.iter_mut()) {
         if i >= ncols || !bit(present, i) {
-            row.push(None);
             continue;
         }
         let is_json = def.column_type == super::table_map::ColumnType::JSON;
@@ -355,7 +355,7 @@ fn image_into<'a, T>(
         } else {
             value::decode_ref(c, def, i)?
         };
-        row.push(Some(conv(v)?));
+        *slot = Some(conv(v)?);
         k += 1;
     }
     Ok(())
