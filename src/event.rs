@@ -473,18 +473,25 @@ fn write_latin1(out: &mut Vec<u8>, b: &[u8]) {
 pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
     match text {
         Text::Utf8 => {
-            // Most text is plain ASCII: copied as it is scanned.
+            // Most text is ASCII: copied as it is scanned, escapes written between runs;
+            // UTF-8 is validated only from the first byte that is not ASCII.
             let start = out.len();
             out.reserve(b.len() + 18);
             out.push(b'"');
-            let plain = copy_plain(out, b);
-            if plain < b.len() {
-                let rest = &b[plain..];
-                if std::str::from_utf8(rest).is_err() {
-                    out.truncate(start);
-                    return write_hex(out, b);
+            let mut i = copy_plain(out, b);
+            while let Some(&x) = b.get(i) {
+                if x >= 0x80 {
+                    let rest = &b[i..];
+                    if std::str::from_utf8(rest).is_err() {
+                        out.truncate(start);
+                        return write_hex(out, b);
+                    }
+                    escaped_into(out, rest);
+                    break;
                 }
-                escaped_into(out, rest);
+                escape_byte(out, x);
+                i += 1;
+                i += copy_plain(out, &b[i..]);
             }
             out.push(b'"');
         }
