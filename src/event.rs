@@ -500,7 +500,7 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn write_int(out: &mut Vec<u8>, i: impl Into<i64>) {
     let len = out.len();
     out.extend_from_slice(&[0; 20]);
@@ -508,7 +508,7 @@ fn write_int(out: &mut Vec<u8>, i: impl Into<i64>) {
     out.truncate(len + n);
 }
 
-#[inline]
+#[inline(always)]
 fn write_uint(out: &mut Vec<u8>, u: impl Into<u64>) {
     let len = out.len();
     out.extend_from_slice(&[0; 20]);
