@@ -687,6 +687,7 @@ fn write_time(out: &mut Vec<u8>, negative: bool, h: u32, mi: u32, s: u32, us: u3
 }
 
 /// A value decoded from the binlog, for column `col`.
+#[inline(always)]
 pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
