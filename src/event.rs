@@ -474,18 +474,25 @@ fn write_latin1(out: &mut Vec<u8>, b: &[u8]) {
 pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
     match text {
         Text::Utf8 => {
-            // Most text is plain ASCII: copied as it is scanned.
+            // Most text is ASCII: copied as it is scanned, escapes written between runs;
+            // UTF-8 is validated only from the first byte that is not ASCII.
             let start = out.len();
             out.reserve(b.len() + 18);
             out.push(b'"');
-            let plain = copy_plain(out, b);
-            if plain < b.len() {
-                let rest = &b[plain..];
-                if std::str::from_utf8(rest).is_err() {
-                    out.truncate(start);
-                    return write_hex(out, b);
+            let mut i = copy_plain(out, b);
+            while let Some(&x) = b.get(i) {
+                if x >= 0x80 {
+                    let rest = &b[i..];
+                    if std::str::from_utf8(rest).is_err() {
+                        out.truncate(start);
+                        return write_hex(out, b);
+                    }
+                    escaped_into(out, rest);
+                    break;
                 }
-                escaped_into(out, rest);
+                escape_byte(out, x);
+                i += 1;
+                i += copy_plain(out, &b[i..]);
             }
             out.push(b'"');
         }
@@ -494,7 +501,7 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn write_int(out: &mut Vec<u8>, i: impl Into<i64>) {
     let len = out.len();
     out.extend_from_slice(&[0; 20]);
@@ -502,7 +509,7 @@ fn write_int(out: &mut Vec<u8>, i: impl Into<i64>) {
     out.truncate(len + n);
 }
 
-#[inline]
+#[inline(always)]
 fn write_uint(out: &mut Vec<u8>, u: impl Into<u64>) {
     let len = out.len();
     out.extend_from_slice(&[0; 20]);
@@ -681,6 +688,7 @@ fn write_time(out: &mut Vec<u8>, negative: bool, h: u32, mi: u32, s: u32, us: u3
 }
 
 /// A value decoded from the binlog, for column `col`.
+#[inline(always)]
 pub fn write_value(out: &mut Vec<u8>, v: &Value, col: &Column) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
@@ -897,6 +905,29 @@ pub struct EventFrame {
 const BEFORE_MARK: &str = "\u{1}before";
 const AFTER_MARK: &str = "\u{1}after";
 
+/// The placeholders as serde_json writes them (`\u{1}` is escaped), after their keys; a
+/// test checks them against serde_json.
+const BEFORE_KEY: &[u8] = b"\"before\":\"\\u0001before\"";
+const AFTER_KEY: &[u8] = b"\"after\":\"\\u0001after\"";
+/// The placeholder values alone, the ends of the keys above.
+const BEFORE_VALUE_LEN: usize = "\"\\u0001before\"".len();
+const AFTER_VALUE_LEN: usize = "\"\\u0001after\"".len();
+
+/// Where `needle` starts in `hay`, checking whole windows only where `hay` has the
+/// needle's backslash (rare in a frame), not a memcmp per offset.
+fn find_key(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let anchor = needle.iter().position(|&x| x == b'\\')?;
+    let mut from = anchor;
+    while let Some(k) = hay.get(from..)?.iter().position(|&x| x == b'\\') {
+        let at = from + k - anchor;
+        if hay.get(at..at + needle.len()) == Some(needle) {
+            return Some(at);
+        }
+        from += k + 1;
+    }
+    None
+}
+
 impl EventFrame {
     pub fn new(ev: &ChangeEvent<'_, ()>) -> EventFrame {
         let marked = ChangeEvent {
@@ -910,29 +941,29 @@ impl EventFrame {
             plan_id: ev.plan_id,
             ts: ev.ts,
         };
-        let text = serde_json::to_vec(&marked).unwrap_or_default();
+        // One allocation for the usual frame (one per rows event).
+        let mut text = Vec::with_capacity(512);
+        if serde_json::to_writer(&mut text, &marked).is_err() {
+            text.clear();
+        }
         // The keys with their unescaped quotes only occur as structure, never inside a
         // string value (whose quotes are escaped).
-        let b = serde_json::to_vec(BEFORE_MARK).unwrap_or_default();
-        let a = serde_json::to_vec(AFTER_MARK).unwrap_or_default();
-        let key_b = [b"\"before\":".as_slice(), &b].concat();
-        let key_a = [b"\"after\":".as_slice(), &a].concat();
-        // First bytes compared before whole windows: a memcmp call per offset was ~2% of
-        // `decode` (one frame per rows event).
-        let find = |hay: &[u8], needle: &[u8]| {
-            let first = *needle.first()?;
-            hay.windows(needle.len())
-                .position(|w| w[0] == first && w == needle)
-        };
-        match (find(&text, &key_b), find(&text, &key_a)) {
-            (Some(i), Some(j)) if i < j => {
-                let after_b = i + key_b.len();
-                let after_a = j + key_a.len();
+        let i = find_key(&text, BEFORE_KEY);
+        let j = i.and_then(|i| {
+            let from = i + BEFORE_KEY.len();
+            find_key(text.get(from..)?, AFTER_KEY).map(|j| from + j)
+        });
+        match (i, j) {
+            (Some(i), Some(j)) => {
+                let after_b = i + BEFORE_KEY.len();
+                let after_a = j + AFTER_KEY.len();
                 let mut tail = text[after_a..].to_vec();
                 tail.push(b'\n');
+                let middle = text[after_b..after_a - AFTER_VALUE_LEN].to_vec();
+                text.truncate(after_b - BEFORE_VALUE_LEN);
                 EventFrame {
-                    head: text[..after_b - b.len()].to_vec(),
-                    middle: text[after_b..after_a - a.len()].to_vec(),
+                    head: text,
+                    middle,
                     tail,
                 }
             }
@@ -1296,6 +1327,20 @@ mod tests {
                 format!("({})", fields.join(", "))
             );
         }
+    }
+
+    #[test]
+    fn frame_keys_are_serde_json_spelling() {
+        let b = serde_json::to_vec(BEFORE_MARK).unwrap();
+        let a = serde_json::to_vec(AFTER_MARK).unwrap();
+        assert_eq!(BEFORE_KEY, [b"\"before\":".as_slice(), &b].concat());
+        assert_eq!(AFTER_KEY, [b"\"after\":".as_slice(), &a].concat());
+        assert_eq!(BEFORE_VALUE_LEN, b.len());
+        assert_eq!(AFTER_VALUE_LEN, a.len());
+        // A backslash before the key is a decoy anchor; a lone placeholder is no key.
+        let hay = [b"ab\\".as_slice(), BEFORE_KEY].concat();
+        assert_eq!(find_key(&hay, BEFORE_KEY), Some(3));
+        assert_eq!(find_key(&hay[3 + 9..], BEFORE_KEY), None);
     }
 
     #[test]

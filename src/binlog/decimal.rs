@@ -9,6 +9,7 @@ use super::digits::{padded, u64_at};
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
 /// Bytes of a DECIMAL(precision, scale) in binary form.
+#[inline]
 pub fn decimal_size(precision: u8, scale: u8) -> Result<usize> {
     if scale > precision || precision > 65 || precision == 0 {
         return Err(DecodeErrorKind::Invalid(format!(

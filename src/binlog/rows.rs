@@ -336,7 +336,7 @@ fn image_into<'a, T>(
 ) -> Result<(), DecodeErrorKind> {
     row.clear();
     let nulls = c.take(npresent.div_ceil(8))?;
-    row.resize_with(map.columns.len(), || None);
+    row.extend((0..map.columns.len()).map(|_| None));
     let mut json_ordinal = 0;
     let mut k = 0;
     for ((i, def), slot) in map.columns.iter().enumerate().zip(row.iter_mut()) {
