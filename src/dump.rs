@@ -98,6 +98,9 @@ pub fn columns(map: &TableMap, live: Option<&TableInfo>) -> Vec<ColumnInfo> {
 /// thread keep the peak RSS to a few MiB.
 pub const BATCH: usize = 256 << 10;
 
+/// A batch past this many bytes holds a huge event and is rendered alone.
+const HUGE: usize = 8 * BATCH;
+
 /// The fixed parts of one rows event's output lines (JSON: the change event's frame).
 enum Frame {
     Json(EventFrame),
@@ -438,7 +441,10 @@ impl Pool {
         if self.links.is_empty() {
             return sink.take(render(batch, self.json));
         }
-        if self.sent - self.taken == 2 * self.links.len() {
+        // A batch of a huge event (a 24 MB row) waits until nothing else is in flight:
+        // memory stays bounded by the largest event, not by the queue depth times it.
+        let huge = batch.input.len() > HUGE;
+        while self.sent - self.taken == 2 * self.links.len() || (huge && self.taken < self.sent) {
             self.take_one(sink)?;
         }
         let (tx, _) = &self.links[self.sent % self.links.len()];
@@ -497,6 +503,9 @@ impl Sink<'_> {
         batch.events.clear();
         batch.rows = 0;
         if self.spare.len() < 4 {
+            // Buffers grown by a huge event are not kept.
+            batch.input.shrink_to(2 * BATCH);
+            batch.out.shrink_to(8 * BATCH);
             self.spare.push(batch);
         }
         let r = match (written, error) {
