@@ -271,41 +271,13 @@ fn main() {
     // Keep every relay event: the SQL thread would purge executed relay files.
     lab.replica().query_drop("STOP SLAVE SQL_THREAD").unwrap();
     let rows = 2_000_000u64;
-    lab.on_primary(&[&format!(
-        "INSERT INTO bench.t SELECT seq, seq * 7, seq / 100, '2024-01-02 03:04:05.123456', REPEAT('p', 140) FROM bench.seq_1_to_{rows}"
-    )]);
-    let (file, pos): (String, u64) = {
-        let row: mysql::Row = lab
-            .primary()
-            .query_first("SHOW MASTER STATUS")
-            .unwrap()
-            .unwrap();
-        (row.get(0).unwrap(), row.get(1).unwrap())
-    };
-    let start = Instant::now();
-    loop {
-        let st = lab.status();
-        if st["Master_Log_File"] == file && st["Read_Master_Log_Pos"] == pos.to_string() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "IO thread did not read it all"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let relay = support::files_under(Path::new(lab.get("REPLICA_DATADIR")))
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains("relay-bin.0"))
-        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .unwrap();
-    let relay = {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-decode");
-        std::fs::create_dir_all(&dir).unwrap();
-        let copy = dir.join("rows2m-5cols.relay");
-        std::fs::copy(&relay, &copy).unwrap();
-        copy
-    };
+    let relay = relay_log_of(
+        &lab,
+        "rows2m-5cols",
+        &[&format!(
+            "INSERT INTO bench.t SELECT seq, seq * 7, seq / 100, '2024-01-02 03:04:05.123456', REPEAT('p', 140) FROM bench.seq_1_to_{rows}"
+        )],
+    );
     let size = std::fs::metadata(&relay).unwrap().len();
     println!(
         "relay log {} ({:.1} MB): one transaction of {rows} rows",
