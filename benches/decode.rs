@@ -227,16 +227,11 @@ fn relay_log_of(lab: &Lab, name: &str, sql: &[&str]) -> std::path::PathBuf {
     let before = relay_files(lab);
     lab.replica().query_drop("FLUSH RELAY LOGS").unwrap();
     lab.on_primary(sql);
-    let (file, pos): (String, u64) = {
-        let row: mysql::Row = lab
-            .primary()
-            .query_first("SHOW MASTER STATUS")
-            .unwrap()
-            .unwrap();
-        (row.get(0).unwrap(), row.get(1).unwrap())
-    };
+    // Read the primary's position on every poll (see `Lab::wait_caught_up`).
+    let mut p = lab.primary();
     let start = Instant::now();
     loop {
+        let (file, pos) = support::position_of(&mut p);
         let st = lab.status();
         if st["Master_Log_File"] == file && st["Read_Master_Log_Pos"] == pos.to_string() {
             break;

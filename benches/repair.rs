@@ -237,13 +237,12 @@ fn wait_1062(lab: &Lab) -> std::collections::HashMap<String, String> {
 
 /// Waits, polling every 5 ms, until the replica executed all the primary wrote.
 fn wait_healthy(lab: &Lab, limit: Duration) {
-    let (file, pos): (String, u64) = {
-        let mut p = lab.primary();
-        let row: mysql::Row = p.query_first("SHOW MASTER STATUS").unwrap().unwrap();
-        (row.get(0).unwrap(), row.get(1).unwrap())
-    };
+    // The primary's position is read on every poll: a Binlog_checkpoint event can be
+    // appended after a read (see `Lab::wait_caught_up`).
+    let mut p = lab.primary();
     let start = Instant::now();
     loop {
+        let (file, pos) = support::position_of(&mut p);
         let st = lab.status();
         if st["Slave_SQL_Running"] == "Yes"
             && st["Relay_Master_Log_File"] == file

@@ -399,14 +399,7 @@ fn multi_source_with_two_connections() {
     // another replica with the same id connects, so the two would evict each other.
     other.replica().query_drop("STOP SLAVE").unwrap();
     // Start 'b' after the other lab's own setup (its users exist here already).
-    let (file, pos): (String, u64) = {
-        let row: mysql::Row = other
-            .primary()
-            .query_first("SHOW MASTER STATUS")
-            .unwrap()
-            .unwrap();
-        (row.get(0).unwrap(), row.get(1).unwrap())
-    };
+    let (file, pos) = other.primary_position();
     other.on_primary(&[
         "CREATE DATABASE lab2",
         "CREATE TABLE lab2.t (id INT PRIMARY KEY, v VARCHAR(20))",

@@ -341,14 +341,7 @@ fn multi_source_two_primaries_each_read_from_its_own() {
     // The other lab's replica has server_id 2 too: it would evict ours from primary b.
     other.replica().query_drop("STOP SLAVE").unwrap();
     let home = nobody_home(&lab);
-    let (file, pos): (String, u64) = {
-        let row: mysql::Row = other
-            .primary()
-            .query_first("SHOW MASTER STATUS")
-            .unwrap()
-            .unwrap();
-        (row.get(0).unwrap(), row.get(1).unwrap())
-    };
+    let (file, pos) = other.primary_position();
     other.on_primary(&[
         "CREATE DATABASE lab2",
         "CREATE TABLE lab2.t (id INT PRIMARY KEY, v VARCHAR(20))",

@@ -135,16 +135,22 @@ impl Lab {
         }
     }
 
+    /// The primary's current binlog file and position (`SHOW MASTER STATUS`).
+    pub fn primary_position(&self) -> (String, u64) {
+        position_of(&mut self.primary())
+    }
+
     /// Waits until the replica executed everything the primary has written, with the
     /// SQL thread running.
+    ///
+    /// The primary's position is read again on every poll: after FLUSH BINARY LOGS,
+    /// MariaDB appends a Binlog_checkpoint event to the new file in the background, so
+    /// a position read once can be overtaken (CI saw the replica at 389 waiting for 344).
     pub fn wait_caught_up(&self) {
-        let (file, pos): (String, u64) = {
-            let mut p = self.primary();
-            let row: mysql::Row = p.query_first("SHOW MASTER STATUS").unwrap().unwrap();
-            (row.get(0).unwrap(), row.get(1).unwrap())
-        };
+        let mut p = self.primary();
         let start = Instant::now();
         loop {
+            let (file, pos) = position_of(&mut p);
             let st = self.status();
             if st["Slave_SQL_Running"] == "Yes"
                 && st["Relay_Master_Log_File"] == file
@@ -277,4 +283,10 @@ impl Lab {
             .output()
             .unwrap()
     }
+}
+
+/// `SHOW MASTER STATUS` on `conn`: its binlog file and position.
+pub fn position_of(conn: &mut Conn) -> (String, u64) {
+    let row: mysql::Row = conn.query_first("SHOW MASTER STATUS").unwrap().unwrap();
+    (row.get(0).unwrap(), row.get(1).unwrap())
 }
