@@ -11,12 +11,13 @@
 
 use crate::binlog::digits;
 use crate::binlog::events::{self, Decoded, TableMaps};
-use crate::binlog::rows::{self, RowOp, RowsEvent};
+use crate::binlog::rows::{self, RowOp, RowsEvent, Side};
 use crate::binlog::table_map::TableMap;
+use crate::binlog::value::ValueRef;
 use crate::binlog::{
     BinlogReader, DecodeErrorKind, Event, EventHeader, EventType, FormatDescription,
 };
-use crate::event::{ChangeEvent, Column, EventFrame, EventSource, write_image, write_owned_image};
+use crate::event::{ChangeEvent, Column, EventFrame, EventSource, write_entry, write_owned_image};
 use crate::schema::{ColumnInfo, TableInfo};
 use std::collections::HashMap;
 use std::io::Write;
@@ -364,31 +365,35 @@ fn render(mut batch: Batch, json: bool) -> Done {
     for ev in events.iter() {
         let start = out.len();
         let t = ev.header.event_type;
-        let map = &ev.table.map;
         let (head, middle, tail, null) = frames.of(ev, json);
-        let cols = &ev.table.cols;
-        let mut failed: Option<DecodeErrorKind> = None;
         let body = &input[ev.body.clone()];
-        let visited = RowsEvent::visit(t, body, &ev.fde, map, |_, before, after| {
-            out.extend_from_slice(head);
-            for (k, image) in [before, after].into_iter().enumerate() {
-                if k == 1 {
-                    out.extend_from_slice(middle);
-                }
-                match image {
-                    Some(row) => {
-                        if let Err(e) = write_image(out, row, cols, json) {
-                            failed.get_or_insert(e);
-                        }
-                    }
-                    None => out.extend_from_slice(null),
-                }
-            }
-            out.extend_from_slice(tail);
-        });
-        match (visited, failed) {
-            (Ok(n), None) => *rows += n,
-            (Err(kind), _) | (Ok(_), Some(kind)) => {
+        let (map, cols) = (&ev.table.map, &ev.table.cols[..]);
+        let parts = Parts {
+            head,
+            middle,
+            tail,
+            null,
+        };
+        let streamed = if json {
+            RowsEvent::stream(
+                t,
+                body,
+                &ev.fde,
+                map,
+                &mut Lines::<true>::new(out, cols, parts),
+            )
+        } else {
+            RowsEvent::stream(
+                t,
+                body,
+                &ev.fde,
+                map,
+                &mut Lines::<false>::new(out, cols, parts),
+            )
+        };
+        match streamed {
+            Ok(n) => *rows += n,
+            Err(kind) => {
                 out.truncate(start);
                 error = Some(ev.error(kind));
                 break;
@@ -396,6 +401,76 @@ fn render(mut batch: Batch, json: bool) -> Done {
         }
     }
     Done { batch, error }
+}
+
+/// The fixed bytes of one rows event's lines: head, before image, middle, after image,
+/// tail; `null` stands for an image the row does not have.
+#[derive(Clone, Copy)]
+struct Parts<'f> {
+    head: &'f [u8],
+    middle: &'f [u8],
+    tail: &'f [u8],
+    null: &'static [u8],
+}
+
+/// Writes each value the moment [`RowsEvent::stream`] decodes it: a line per row.
+struct Lines<'o, 'f, const JSON: bool> {
+    out: &'o mut Vec<u8>,
+    cols: &'f [Column],
+    parts: Parts<'f>,
+    /// No value of the current image written yet.
+    first: bool,
+}
+
+impl<'o, 'f, const JSON: bool> Lines<'o, 'f, JSON> {
+    fn new(out: &'o mut Vec<u8>, cols: &'f [Column], parts: Parts<'f>) -> Self {
+        Lines {
+            out,
+            cols,
+            parts,
+            first: true,
+        }
+    }
+}
+
+impl<const JSON: bool> rows::RowSink for Lines<'_, '_, JSON> {
+    #[inline(always)]
+    fn row_start(&mut self) {
+        self.out.extend_from_slice(self.parts.head);
+    }
+    #[inline(always)]
+    fn no_image(&mut self, side: Side) {
+        if side == Side::After {
+            self.out.extend_from_slice(self.parts.middle);
+        }
+        self.out.extend_from_slice(self.parts.null);
+    }
+    #[inline(always)]
+    fn image_start(&mut self, side: Side) {
+        if side == Side::After {
+            self.out.extend_from_slice(self.parts.middle);
+        }
+        self.out.push(if JSON { b'{' } else { b'(' });
+        self.first = true;
+    }
+    #[inline(always)]
+    fn value(&mut self, column: usize, v: ValueRef<'_>) -> Result<(), DecodeErrorKind> {
+        // One renderer per map column (`columns`); a value past them is left out.
+        let Some(col) = self.cols.get(column) else {
+            return Ok(());
+        };
+        write_entry::<JSON>(self.out, &v, col, self.first)?;
+        self.first = false;
+        Ok(())
+    }
+    #[inline(always)]
+    fn image_end(&mut self) {
+        self.out.push(if JSON { b'}' } else { b')' });
+    }
+    #[inline(always)]
+    fn row_end(&mut self) {
+        self.out.extend_from_slice(self.parts.tail);
+    }
 }
 
 /// Worker threads rendering batches in turn: batch `n` goes to worker `n % workers` and

@@ -865,16 +865,33 @@ fn image<const JSON: bool>(
     cols: &[Column],
 ) -> Result<(), DecodeErrorKind> {
     out.push(if JSON { b'{' } else { b'(' });
-    // The first column's key goes without its separator.
-    let mut skip = if JSON { 1 } else { 2 };
+    let mut first = true;
     for (v, c) in row.iter().zip(cols) {
         let Some(v) = v else { continue };
-        if JSON { &c.json_key } else { &c.text_key }.put(out, skip);
-        skip = 0;
-        write_value_ref(out, v, c)?;
+        write_entry::<JSON>(out, v, c, first)?;
+        first = false;
     }
     out.push(if JSON { b'}' } else { b')' });
     Ok(())
+}
+
+/// One value of an image with its key before it (`"name":` or `, name=`); the image's
+/// `first` value goes without the separator. For renderers that write each value as it
+/// is decoded (`RowsEvent::stream`).
+#[inline(always)]
+pub fn write_entry<const JSON: bool>(
+    out: &mut Vec<u8>,
+    v: &ValueRef<'_>,
+    col: &Column,
+    first: bool,
+) -> Result<(), DecodeErrorKind> {
+    let skip = match (first, JSON) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+    };
+    if JSON { &col.json_key } else { &col.text_key }.put(out, skip);
+    write_value_ref(out, v, col)
 }
 
 /// [`write_image`] for owned values (events inside a TRANSACTION_PAYLOAD, dead letters).

@@ -27,7 +27,7 @@ pub mod value;
 pub use events::{Decoded, TableMaps};
 pub use header::{EventHeader, EventType, FormatDescription};
 pub use reader::{BinlogReader, Event};
-pub use rows::{RowChange, RowOp, RowsEvent};
+pub use rows::{RowChange, RowOp, RowSink, RowsEvent, Side};
 pub use stream::{DecodedEvent, DecodedEvents};
 pub use table_map::{ColumnType, TableMap};
 pub use value::Value;

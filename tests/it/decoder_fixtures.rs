@@ -702,9 +702,77 @@ fn borrowed_visit_decodes_the_same_values_as_owned_rows() {
             })
             .unwrap();
             assert_eq!(seen, owned.rows, "{name} at {}", ev.offset);
+            // The streaming entry point `decode` renders with: the same rows, value by
+            // value, with each image present or absent as in the owned rows.
+            let mut sink = Rebuild {
+                op: RowOp::from_event_type(t).unwrap(),
+                width: map.columns.len(),
+                rows: Vec::new(),
+                image: None,
+                calls: Vec::new(),
+            };
+            let n = RowsEvent::stream(t, ev.body, ev.fde, map, &mut sink).unwrap();
+            assert_eq!(n as usize, owned.rows.len(), "{name} at {}", ev.offset);
+            assert_eq!(sink.rows, owned.rows, "{name} at {}", ev.offset);
+            let per_row: Vec<&str> = sink.calls.iter().map(String::as_str).collect();
+            for row in per_row.chunks(4) {
+                assert_eq!(row[0], "row", "{name}: {per_row:?}");
+                assert!(row[1].ends_with("before"), "{name}: {per_row:?}");
+                assert!(row[2].ends_with("after"), "{name}: {per_row:?}");
+                assert_eq!(row[3], "end", "{name}: {per_row:?}");
+            }
             compared += seen.len();
         }
         assert!(compared > 0, "{name}");
+    }
+}
+
+/// Rebuilds owned rows from [`RowsEvent::stream`]'s calls, and records their order.
+struct Rebuild {
+    op: RowOp,
+    width: usize,
+    rows: Vec<RowChange>,
+    image: Option<(repl_repair::binlog::Side, repl_repair::binlog::rows::Row)>,
+    calls: Vec<String>,
+}
+
+impl repl_repair::binlog::RowSink for Rebuild {
+    fn row_start(&mut self) {
+        self.calls.push("row".into());
+        self.rows.push(RowChange {
+            op: self.op,
+            before: None,
+            after: None,
+        });
+    }
+    fn no_image(&mut self, side: repl_repair::binlog::Side) {
+        self.calls.push(format!("none {side:?}").to_lowercase());
+    }
+    fn image_start(&mut self, side: repl_repair::binlog::Side) {
+        self.calls.push(format!("{side:?}").to_lowercase());
+        assert!(self.image.is_none(), "an image started inside another");
+        self.image = Some((side, vec![None; self.width]));
+    }
+    fn value(
+        &mut self,
+        column: usize,
+        v: repl_repair::binlog::value::ValueRef<'_>,
+    ) -> Result<(), repl_repair::binlog::DecodeErrorKind> {
+        let (_, image) = self.image.as_mut().expect("a value outside an image");
+        assert!(image[column].is_none(), "column {column} given twice");
+        image[column] = Some(v.into_owned()?);
+        Ok(())
+    }
+    fn image_end(&mut self) {
+        let (side, image) = self.image.take().expect("an image ended before it started");
+        let row = self.rows.last_mut().unwrap();
+        match side {
+            repl_repair::binlog::Side::Before => row.before = Some(image),
+            repl_repair::binlog::Side::After => row.after = Some(image),
+        }
+    }
+    fn row_end(&mut self) {
+        self.calls.push("end".into());
     }
 }
 
