@@ -258,54 +258,28 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether `x` is ASCII that goes into a JSON string as itself.
-#[inline(always)]
-fn plain(x: u8) -> bool {
-    (0x20..0x80).contains(&x) && x != b'"' && x != b'\\'
-}
-
-/// The index of the first of the 8 bytes of `c` that must be escaped in a JSON string
-/// (< 0x20, `"`, `\\`) or, with `ascii`, is not ASCII; 8 if none. Word-at-a-time: each
-/// test flags its lowest matching byte exactly (a borrow only flags bytes above one).
-#[inline(always)]
-fn first_special8(c: &[u8; 8], ascii: bool) -> usize {
-    let w = u64::from_le_bytes(*c);
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    let mut flags = control | zero(w ^ (ONES * 0x22)) | zero(w ^ (ONES * 0x5c));
-    if ascii {
-        flags |= w & HIGHS;
-    }
-    flags.trailing_zeros() as usize / 8
-}
-
-/// [`first_special8`] for 16 bytes, portably; 16 if none.
+/// A bit per byte of `c` that must be escaped in a JSON string (< 0x20, `"`, `\\`) or,
+/// with `ascii`, is not ASCII: bit `j` for `c[j]`. Portable version.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline(always)]
-fn first_special_words(c: &[u8; 16], ascii: bool) -> usize {
-    let (lo, hi) = c.split_at(8);
-    let lo: &[u8; 8] = lo.try_into().unwrap_or(&[0; 8]);
-    let hi: &[u8; 8] = hi.try_into().unwrap_or(&[0; 8]);
-    match first_special8(lo, ascii) {
-        8 => 8 + first_special8(hi, ascii),
-        k => k,
-    }
+fn special_mask_portable(c: &[u8; 16], ascii: bool) -> u32 {
+    c.iter().enumerate().fold(0, |m, (j, &x)| {
+        let special = ESCAPE[usize::from(x)] != 0 || (ascii && x >= 0x80);
+        m | (u32::from(special) << j)
+    })
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-use first_special_words as first_special;
+use special_mask_portable as special_mask;
 
-/// [`first_special8`] for 16 bytes, with SSE2 (part of every x86_64); 16 if none.
+/// [`special_mask_portable`] with SSE2 (part of every x86_64).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn first_special(c: &[u8; 16], ascii: bool) -> usize {
+fn special_mask(c: &[u8; 16], ascii: bool) -> u32 {
     use std::arch::x86_64::*;
     // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available;
     // the load reads exactly the 16 bytes of `c` and needs no alignment.
-    let mask = unsafe {
+    unsafe {
         let v = _mm_loadu_si128(c.as_ptr().cast());
         let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
         let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
@@ -315,62 +289,82 @@ fn first_special(c: &[u8; 16], ascii: bool) -> usize {
         // The top bit of each byte: not ASCII.
         let high = if ascii { _mm_movemask_epi8(v) } else { 0 };
         (escape | high) as u32
-    };
-    (mask | 0x1_0000).trailing_zeros() as usize
+    }
 }
 
-/// Appends the longest prefix of `b` that is plain ASCII (see [`plain`]) and returns its
-/// length: copied 16 (or 8) bytes at a time as it is scanned, in fixed-size blocks, with
-/// no `memcpy` call.
+/// Appends `s` escaped for a JSON string (without quotes), 16 bytes at a time: a chunk
+/// with nothing to escape is copied as one block, and in a chunk with escapes (JSON text
+/// in a TEXT column has a quote every few bytes) each escape is found from the chunk's
+/// mask, not by scanning again after it. With `ASCII`, stops at the first byte that is
+/// not ASCII and returns its index, everything before it written; else `s.len()`.
 #[inline(always)]
-fn copy_plain(out: &mut Vec<u8>, b: &[u8]) -> usize {
+fn escape_run<const ASCII: bool>(out: &mut Vec<u8>, s: &[u8]) -> usize {
     let mut i = 0;
-    while let Some(c) = b.get(i..).and_then(|r| r.first_chunk::<16>()) {
-        let k = first_special(c, true);
-        let len = out.len();
-        out.extend_from_slice(c);
-        if k < 16 {
-            out.truncate(len + k);
-            return i + k;
+    while let Some(c) = s.get(i..).and_then(|r| r.first_chunk::<16>()) {
+        let m = special_mask(c, ASCII);
+        if m == 0 {
+            out.extend_from_slice(c);
+        } else if let Some(stop) = escape_chunk::<ASCII>(out, c, 0, 16, m) {
+            return i + stop;
         }
         i += 16;
     }
-    if i == b.len() {
+    let rest = s.len() - i;
+    if rest == 0 {
         return i;
     }
-    // The tail: the last 16 (or 8) bytes again, overlapping bytes already written. Those
-    // were plain and written as they are, so they are dropped and rewritten.
-    if let Some(c) = b.last_chunk::<16>() {
-        let at = b.len() - 16;
-        out.truncate(out.len() - (i - at));
-        let len = out.len();
-        out.extend_from_slice(c);
-        let k = first_special(c, true);
-        out.truncate(len + k);
-        return at + k;
-    }
-    if let (Some(c), Some(d)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
-        let len = out.len();
-        out.extend_from_slice(c);
-        let k = first_special8(c, true);
-        if k < 8 {
-            out.truncate(len + k);
-            return k;
+    // The last bytes: the string's last 16 again when it has them, with the bits of
+    // the bytes already written cleared; else the bytes padded with plain ones.
+    let (c, from) = match s.last_chunk::<16>() {
+        Some(c) => (*c, 16 - rest),
+        None => {
+            let mut c = [b' '; 16];
+            c[..rest].copy_from_slice(&s[i..]);
+            (c, 0)
         }
-        let at = b.len() - 8;
-        out.truncate(len + at);
-        out.extend_from_slice(d);
-        let k = first_special8(d, true);
-        out.truncate(len + at + k);
-        return at + k;
+    };
+    let keep = ((1u32 << rest) - 1) << from;
+    match escape_chunk::<ASCII>(out, &c, from, from + rest, special_mask(&c, ASCII) & keep) {
+        Some(stop) => i + stop - from,
+        None => s.len(),
     }
-    for (k, &x) in b.iter().enumerate() {
-        if !plain(x) {
-            return k;
+}
+
+/// `c[from..to]` escaped, the bytes to escape being the set bits of `m` (all within
+/// `from..to`). With `ASCII`, stops at a byte that is not ASCII and returns its index.
+/// The plain bytes between escapes are copied as 16-byte blocks out of a 32-byte
+/// window, then cut to length: no `memcpy` call per run.
+#[inline(always)]
+fn escape_chunk<const ASCII: bool>(
+    out: &mut Vec<u8>,
+    c: &[u8; 16],
+    mut from: usize,
+    to: usize,
+    mut m: u32,
+) -> Option<usize> {
+    let mut window = [0u8; 32];
+    window[..16].copy_from_slice(c);
+    // `from` <= 16: a block of 16 bytes starts at every offset it can take.
+    let run = |out: &mut Vec<u8>, from: usize, n: usize| {
+        if let Some(block) = window.get(from..).and_then(|w| w.first_chunk::<16>()) {
+            let len = out.len();
+            out.extend_from_slice(block);
+            out.truncate(len + n);
         }
-        out.push(x);
+    };
+    while m != 0 {
+        let k = m.trailing_zeros() as usize;
+        run(out, from, k - from);
+        let x = c.get(k).copied().unwrap_or(b' ');
+        if ASCII && x >= 0x80 {
+            return Some(k);
+        }
+        escape_byte(out, x);
+        from = k + 1;
+        m &= m - 1;
     }
-    b.len()
+    run(out, from, to - from);
+    None
 }
 
 /// One byte that must be escaped.
@@ -382,37 +376,15 @@ fn escape_byte(out: &mut Vec<u8>, x: u8) {
             out.push(HEX[usize::from(x >> 4)]);
             out.push(HEX[usize::from(x & 15)]);
         }
-        e => {
-            out.push(b'\\');
-            out.push(e);
-        }
+        e => out.extend_from_slice(&[b'\\', e]),
     }
 }
 
-/// `s` escaped for a JSON string (not quoted), 16 bytes at a time between escapes.
+/// `s` escaped for a JSON string (not quoted).
 #[inline]
 fn escaped_into(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 16);
-    let mut i = 0;
-    while let Some(c) = s.get(i..).and_then(|r| r.first_chunk::<16>()) {
-        let k = first_special(c, false);
-        let len = out.len();
-        out.extend_from_slice(c);
-        if k == 16 {
-            i += 16;
-            continue;
-        }
-        out.truncate(len + k);
-        escape_byte(out, c[k]);
-        i += k + 1;
-    }
-    for &x in s.get(i..).unwrap_or_default() {
-        if ESCAPE[usize::from(x)] == 0 {
-            out.push(x);
-        } else {
-            escape_byte(out, x);
-        }
-    }
+    escape_run::<false>(out, s);
 }
 
 /// A JSON string.
@@ -479,20 +451,13 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8], text: Text) {
             let start = out.len();
             out.reserve(b.len() + 18);
             out.push(b'"');
-            let mut i = copy_plain(out, b);
-            while let Some(&x) = b.get(i) {
-                if x >= 0x80 {
-                    let rest = &b[i..];
-                    if std::str::from_utf8(rest).is_err() {
-                        out.truncate(start);
-                        return write_hex(out, b);
-                    }
-                    escaped_into(out, rest);
-                    break;
+            let i = escape_run::<true>(out, b);
+            if let Some(rest) = b.get(i..).filter(|r| !r.is_empty()) {
+                if std::str::from_utf8(rest).is_err() {
+                    out.truncate(start);
+                    return write_hex(out, b);
                 }
-                escape_byte(out, x);
-                i += 1;
-                i += copy_plain(out, &b[i..]);
+                escape_run::<false>(out, rest);
             }
             out.push(b'"');
         }
@@ -1105,7 +1070,35 @@ mod tests {
     }
 
     #[test]
-    fn sse2_and_word_scans_agree() {
+    fn dense_escapes_match_serde_json() {
+        // JSON text in a TEXT column: several escapes in each 16-byte block.
+        let alphabet: [&[u8]; 7] = [b"\"", b"a", b"\n", b"\\", b"\x01", "é".as_bytes(), b"b"];
+        for len in 0..=70 {
+            for step in [1, 2, 3, 5] {
+                let b: Vec<u8> = (0..len)
+                    .flat_map(|i| {
+                        alphabet[(i * step + i / 7) % alphabet.len()]
+                            .iter()
+                            .copied()
+                    })
+                    .collect();
+                for ascii_only in [false, true] {
+                    let b: Vec<u8> = if ascii_only {
+                        b.iter().copied().filter(u8::is_ascii).collect()
+                    } else {
+                        b.clone()
+                    };
+                    let mut out = b"x".to_vec();
+                    write_bytes(&mut out, &b, Text::Utf8);
+                    let want = format!("x{}", reference_utf8(&b));
+                    assert_eq!(String::from_utf8_lossy(&out), want, "{b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sse2_and_portable_masks_agree() {
         let bytes = [
             b'a', b' ', b'~', b'"', b'\\', 0, 0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff,
         ];
@@ -1116,12 +1109,12 @@ mod tests {
                     c[at] = x;
                     c[(at * 7 + 3) % 16] = y;
                     for ascii in [false, true] {
-                        let want = c
-                            .iter()
-                            .position(|&b| ESCAPE[usize::from(b)] != 0 || (ascii && b >= 0x80))
-                            .unwrap_or(16);
-                        assert_eq!(first_special(&c, ascii), want, "{c:?} {ascii}");
-                        assert_eq!(first_special_words(&c, ascii), want, "{c:?} {ascii}");
+                        let want = c.iter().enumerate().fold(0u32, |m, (j, &b)| {
+                            let special = ESCAPE[usize::from(b)] != 0 || (ascii && b >= 0x80);
+                            if special { m | 1 << j } else { m }
+                        });
+                        assert_eq!(special_mask(&c, ascii), want, "{c:?} {ascii}");
+                        assert_eq!(special_mask_portable(&c, ascii), want, "{c:?} {ascii}");
                     }
                 }
             }
