@@ -224,6 +224,10 @@ pub enum Command {
         /// on the thread that reads. The output is the same whatever the number.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
+        /// At the end, print to stderr the rows decoded, the bytes of the files, the
+        /// time taken and the peak memory (resident set) of the process.
+        #[arg(long)]
+        stats: bool,
     },
     /// Check the setup, changing nothing: connection, replication (every connection),
     /// the grants a repair needs, relay-log access, binlog settings, journal and lock

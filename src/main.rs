@@ -77,7 +77,8 @@ fn regular_files(files: &[std::path::PathBuf]) -> Result<(), String> {
 
 /// `repl-repair decode`: exit 0 when every file decoded (or the reader of the output
 /// closed it), 2 with the error otherwise.
-fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
+fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions, stats: bool) -> ExitCode {
+    let started = std::time::Instant::now();
     if let Err(e) = regular_files(&opts.files) {
         eprintln!("repl-repair: {e}");
         return ExitCode::from(2);
@@ -103,7 +104,13 @@ fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match repl_repair::dump::run(opts, lookup, &mut out) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(rows) => {
+            if stats {
+                drop(out);
+                eprintln!("{}", decode_stats(opts, rows, started.elapsed()));
+            }
+            ExitCode::SUCCESS
+        }
         // `decode … | head`: the reader has all it wanted (as ripgrep does).
         Err(repl_repair::dump::DumpError::Output(e))
             if e.kind() == std::io::ErrorKind::BrokenPipe =>
@@ -117,6 +124,41 @@ fn decode(args: &Args, opts: &repl_repair::dump::DumpOptions) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `decode --stats`: what was read, how fast, and the peak resident set (VmHWM, the
+/// figure to watch when decoding a huge transaction on a small replica).
+fn decode_stats(
+    opts: &repl_repair::dump::DumpOptions,
+    rows: u64,
+    took: std::time::Duration,
+) -> String {
+    let bytes: u64 = opts
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let secs = took.as_secs_f64();
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or_else(
+            || "unknown".to_string(),
+            |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
+        );
+    format!(
+        "repl-repair: decoded {rows} rows from {} file(s), {bytes} bytes, in {secs:.3} s ({:.1} MB/s); peak RSS {peak}",
+        opts.files.len(),
+        if secs > 0.0 {
+            bytes as f64 / secs / 1e6
+        } else {
+            0.0
+        },
+    )
 }
 
 /// The `--once --format json` line of one instance.
@@ -166,6 +208,7 @@ fn main() -> ExitCode {
         stop_position,
         format,
         threads,
+        stats,
     }) = &args.command
     {
         let opts = repl_repair::dump::DumpOptions {
@@ -176,7 +219,7 @@ fn main() -> ExitCode {
             threads: threads.map_or_else(repl_repair::dump::default_threads, usize::from),
             batch: repl_repair::dump::BATCH,
         };
-        return decode(&args, &opts);
+        return decode(&args, &opts, *stats);
     }
     let cfg = match args.into_config() {
         Ok(c) => c,

@@ -233,3 +233,88 @@ fn every_line_names_its_own_event_even_in_a_file_whose_name_looks_like_a_frame()
     }
     assert_eq!(seen, want, "text lines name their events too");
 }
+
+/// `decode --stats` on `file` with two renderers: the lines, and the peak RSS in MiB it
+/// reports.
+fn decode_with_stats(file: &Path) -> (Vec<String>, f64) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_repl-repair"))
+        .args(["decode", "--format", "json", "--threads", "2", "--stats"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let peak = err
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|mib| mib.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {err:?}"));
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (lines, peak)
+}
+
+/// A transaction of huge rows is decoded in memory that does not grow with it: a batch
+/// holding a huge event is rendered alone, at most two batches per renderer are in
+/// flight, and buffers a huge event grew are not kept. Three times as many 4 MB rows
+/// (96 MB instead of 32 MB, each row its own rows event) may cost a few MiB of
+/// allocator slack, not the 128 MB that holding them (and their output) would.
+#[test]
+fn huge_rows_are_decoded_in_memory_that_does_not_grow_with_the_transaction() {
+    let lab = crate::support::Lab::up("decode_huge", &[]);
+    let binlog = |name: &str| lab.dir.join("primary").join("data").join(name);
+    // Column names and the character set in the file: the value is printed as text.
+    lab.on_primary(&["SET GLOBAL binlog_row_metadata = 'FULL'"]);
+    let mut files = Vec::new();
+    for (first, n) in [(1, 8), (101, 24)] {
+        lab.on_primary(&[
+            "CREATE DATABASE IF NOT EXISTS lab",
+            "CREATE TABLE IF NOT EXISTS lab.big (id INT PRIMARY KEY, v LONGTEXT)",
+            "FLUSH BINARY LOGS",
+        ]);
+        let (file, _) = lab.primary_position();
+        lab.on_primary(&[&format!(
+            "INSERT INTO lab.big SELECT seq, REPEAT(CHAR(97 + seq % 26), 4000000) FROM lab.seq_{first}_to_{}",
+            first + n - 1
+        )]);
+        files.push((binlog(&file), first, n));
+    }
+    lab.on_primary(&["FLUSH BINARY LOGS"]);
+    let mut peaks = Vec::new();
+    for (file, first, n) in &files {
+        let size = std::fs::metadata(file).unwrap().len();
+        assert!(
+            size > *n as u64 * 4_000_000,
+            "{} is {size} bytes",
+            file.display()
+        );
+        let (lines, peak) = decode_with_stats(file);
+        assert_eq!(lines.len(), *n, "{}", file.display());
+        for (k, line) in lines.iter().enumerate() {
+            let id = first + k;
+            let letter = char::from(b'a' + (id % 26) as u8);
+            assert!(
+                line.starts_with(&format!(
+                    r#"{{"op":"insert","schema":"lab","table":"big","before":null,"after":{{"id":{id},"v":"{letter}{letter}"#
+                )),
+                "line {k}: {}",
+                &line[..line.len().min(200)]
+            );
+            assert!(line.len() > 4_000_000, "line {k}: {} bytes", line.len());
+        }
+        peaks.push(peak);
+    }
+    // Two renderers, two batches each, plus the reader's: about five 4 MB events and
+    // their output in memory at most, whatever the transaction's size.
+    assert!(peaks[0] < 80.0, "8 rows of 4 MB: peak RSS {} MiB", peaks[0]);
+    assert!(
+        peaks[1] < peaks[0] + 24.0,
+        "peak RSS {} MiB for 24 rows of 4 MB, {} MiB for 8",
+        peaks[1],
+        peaks[0]
+    );
+}
