@@ -183,13 +183,35 @@ fn text_around(op: RowOp, map: &TableMap, at: &Where<'_>) -> [Vec<u8>; 3] {
 }
 
 /// What makes two rows events' frames alike but for their numbers (offset, end_log_pos).
-#[derive(PartialEq, Eq)]
+/// The shared parts are compared by identity: every event of one file, one TABLE_MAP and
+/// one GTID holds the same `Arc`, and the key holds them too, so none can be freed and
+/// its address reused while the key is alive.
 struct FrameKey {
-    source: *const Source,
-    table: *const Table,
-    gtid: *const u8,
+    source: Arc<Source>,
+    table: Arc<Table>,
+    gtid: Arc<str>,
     event_type: EventType,
     server_id: u32,
+}
+
+impl FrameKey {
+    fn of(ev: &RowsAt) -> FrameKey {
+        FrameKey {
+            source: Arc::clone(&ev.source),
+            table: Arc::clone(&ev.table),
+            gtid: Arc::clone(&ev.gtid),
+            event_type: ev.header.event_type,
+            server_id: ev.header.server_id,
+        }
+    }
+
+    fn matches(&self, ev: &RowsAt) -> bool {
+        Arc::ptr_eq(&self.source, &ev.source)
+            && Arc::ptr_eq(&self.table, &ev.table)
+            && Arc::ptr_eq(&self.gtid, &ev.gtid)
+            && self.event_type == ev.header.event_type
+            && self.server_id == ev.header.server_id
+    }
 }
 
 /// Each rows event's frame, serialized once per run of events of one table, operation
@@ -214,16 +236,9 @@ const END_MARK: &[u8] = b"\"end_log_pos\":18446744073709551615";
 
 impl Frames {
     fn of(&mut self, ev: &RowsAt, json: bool) -> (&[u8], &[u8], &[u8], &'static [u8]) {
-        let key = FrameKey {
-            source: Arc::as_ptr(&ev.source),
-            table: Arc::as_ptr(&ev.table),
-            gtid: ev.gtid.as_ptr(),
-            event_type: ev.header.event_type,
-            server_id: ev.header.server_id,
-        };
-        if self.key.as_ref() != Some(&key) {
+        if !self.key.as_ref().is_some_and(|k| k.matches(ev)) {
             self.prepare(ev, json);
-            self.key = Some(key);
+            self.key = Some(FrameKey::of(ev));
         }
         let [a, b, c] = &self.around;
         let f = &mut self.filled;
