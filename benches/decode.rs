@@ -6,8 +6,9 @@
 //!
 //! Then the user path: the whole `repl-repair decode FILE --format json|text > /dev/null`
 //! run (the release binary, as a DBA runs it: rows rendered on one thread per CPU; then
-//! with `--threads=1`) beside `mariadb-binlog -vv` on the same file in the same run, with
-//! wall and CPU time and the decode's peak RSS, on three relay logs the lab makes:
+//! with `--threads=1`) beside `mariadb-binlog -vv` on the same file, in interleaved rounds
+//! of equal machine time (see [`ROUNDS`]), with wall and CPU time and the decode's peak
+//! RSS, on three relay logs the lab makes:
 //! one 100 000-row transaction of a 12-column table, the 2 M-row transaction above, and
 //! a table of 50 wide TEXT/JSON columns. The primary logs binlog_row_metadata=FULL, so
 //! the files carry column names and character sets as `decode` without a server needs.
