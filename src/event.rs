@@ -300,6 +300,26 @@ fn special_mask(c: &[u8; 16], ascii: bool) -> u32 {
 #[inline(always)]
 fn escape_run<const ASCII: bool>(out: &mut Vec<u8>, s: &[u8]) -> usize {
     let mut i = 0;
+    // Two blocks at a time: plain text costs one capacity check per 32 bytes.
+    while let Some(c) = s.get(i..).and_then(|r| r.first_chunk::<32>()) {
+        let (a, b) = c.split_at(16);
+        let (Some(a), Some(b)) = (a.first_chunk::<16>(), b.first_chunk::<16>()) else {
+            break;
+        };
+        let (ma, mb) = (special_mask(a, ASCII), special_mask(b, ASCII));
+        if ma | mb == 0 {
+            out.extend_from_slice(c);
+        } else {
+            for (block, m, at) in [(a, ma, 0), (b, mb, 16)] {
+                if m == 0 {
+                    out.extend_from_slice(block);
+                } else if let Some(stop) = escape_chunk::<ASCII>(out, block, 0, 16, m) {
+                    return i + at + stop;
+                }
+            }
+        }
+        i += 32;
+    }
     while let Some(c) = s.get(i..).and_then(|r| r.first_chunk::<16>()) {
         let m = special_mask(c, ASCII);
         if m == 0 {
