@@ -20,8 +20,9 @@ mod support;
 
 use mysql::prelude::Queryable;
 use repl_repair::binlog::events::{self, Decoded, TableMaps};
-use repl_repair::binlog::rows::{self, RowsEvent};
-use repl_repair::binlog::{BinlogReader, DecodedEvents};
+use repl_repair::binlog::rows::{self, RowSink, RowsEvent, Side};
+use repl_repair::binlog::value::ValueRef;
+use repl_repair::binlog::{BinlogReader, DecodeErrorKind, DecodedEvents};
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -84,8 +85,21 @@ fn skip_scan(path: &Path) -> u64 {
     n
 }
 
-/// Every value of every row decoded, borrowed from the event (`RowsEvent::visit`).
+/// Every value of every row decoded, borrowed from the event and handed to a sink that
+/// only looks at it (`RowsEvent::stream`, what `decode` renders through).
 fn full_decode(path: &Path) -> u64 {
+    struct Touch;
+    impl RowSink for Touch {
+        fn row_start(&mut self) {}
+        fn no_image(&mut self, _: Side) {}
+        fn image_start(&mut self, _: Side) {}
+        fn value(&mut self, column: usize, v: ValueRef<'_>) -> Result<(), DecodeErrorKind> {
+            std::hint::black_box((column, v));
+            Ok(())
+        }
+        fn image_end(&mut self) {}
+        fn row_end(&mut self) {}
+    }
     let mut r = BinlogReader::open(path).unwrap();
     let mut maps = TableMaps::default();
     let mut rows = 0;
@@ -93,10 +107,7 @@ fn full_decode(path: &Path) -> u64 {
         let t = ev.header.event_type;
         if t.is_rows() || t.is_compressed_rows() {
             let map = maps.get(rows::table_id(ev.body, ev.fde).unwrap()).unwrap();
-            rows += RowsEvent::visit(t, ev.body, ev.fde, map, |_, before, after| {
-                std::hint::black_box((before, after));
-            })
-            .unwrap();
+            rows += RowsEvent::stream(t, ev.body, ev.fde, map, &mut Touch).unwrap();
         } else {
             events::decode(&ev, &mut maps).unwrap();
         }

@@ -614,7 +614,7 @@ impl Sink<'_> {
 
 /// Decodes `opts.files` to `out`. `schema` looks a table up on a live server.
 ///
-/// Rows are rendered straight from the event's bytes ([`RowsEvent::visit`]) into reused
+/// Rows are rendered straight from the event's bytes ([`RowsEvent::stream`]) into reused
 /// buffers: nothing is allocated per row or per value. Errors come in file order: the
 /// output holds every row of every event before the one named.
 pub fn run(

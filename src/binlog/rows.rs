@@ -140,10 +140,6 @@ fn check_progress(c: &Cursor<'_>, at: usize) -> Result<(), DecodeErrorKind> {
     Ok(())
 }
 
-/// One row image borrowed from its event: an entry per table column, `None` where the
-/// image does not carry the column.
-pub type RowRef<'a> = [Option<ValueRef<'a>>];
-
 impl RowsEvent {
     /// Decodes every row into owned values (what the planner keeps).
     pub fn parse(
@@ -199,57 +195,6 @@ impl RowsEvent {
             op,
             rows,
         })
-    }
-
-    /// Decodes every value of every row, borrowed from the event, and hands each row's
-    /// images to `f`; two image buffers are reused, so nothing is allocated per row or
-    /// per string. For scans that look at values without keeping them.
-    pub fn visit(
-        event_type: EventType,
-        body: &[u8],
-        fde: &FormatDescription,
-        map: &TableMap,
-        mut f: impl FnMut(RowOp, Option<&RowRef<'_>>, Option<&RowRef<'_>>),
-    ) -> Result<u64, DecodeErrorKind> {
-        let l = Layout::parse(event_type, body, fde, map)?;
-        let inflated;
-        let mut c = if event_type.is_compressed_rows() {
-            inflated = super::compress::uncompress(l.rows)?;
-            Cursor::new(&inflated)
-        } else {
-            Cursor::new(l.rows)
-        };
-        let id = |v| Ok(v);
-        let (mut before, mut after) = (Vec::new(), Vec::new());
-        let mut n = 0;
-        while !c.is_empty() {
-            let at = c.pos();
-            let (b, a) = (l.present_before, l.present_after);
-            let (nb, na) = (l.n_before, l.n_after);
-            match l.op {
-                RowOp::Insert => {
-                    image_into(&mut c, map, l.ncols, a, na, None, &id, &mut after)?;
-                    f(l.op, None, Some(&after));
-                }
-                RowOp::Delete => {
-                    image_into(&mut c, map, l.ncols, b, nb, None, &id, &mut before)?;
-                    f(l.op, Some(&before), None);
-                }
-                RowOp::Update => {
-                    image_into(&mut c, map, l.ncols, b, nb, None, &id, &mut before)?;
-                    let bits = if event_type == EventType::PARTIAL_UPDATE_ROWS {
-                        partial_bits(&mut c, map)?
-                    } else {
-                        None
-                    };
-                    image_into(&mut c, map, l.ncols, a, na, bits, &id, &mut after)?;
-                    f(l.op, Some(&before), Some(&after));
-                }
-            }
-            check_progress(&c, at)?;
-            n += 1;
-        }
-        Ok(n)
     }
 
     /// Hands every value of every row to `sink` the moment it is decoded, borrowed from
@@ -336,6 +281,7 @@ fn bit(bits: &[u8], i: usize) -> bool {
     bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
 }
 
+/// One row image as owned values (what the planner keeps): an entry per table column.
 fn image(
     c: &mut Cursor<'_>,
     map: &TableMap,
@@ -343,18 +289,7 @@ fn image(
     present: &[u8],
     npresent: usize,
 ) -> Result<Row, DecodeErrorKind> {
-    let mut row = Vec::with_capacity(map.columns.len());
-    image_into(
-        c,
-        map,
-        ncols,
-        present,
-        npresent,
-        None,
-        &ValueRef::into_owned,
-        &mut row,
-    )?;
-    Ok(row)
+    owned_image(c, map, ncols, present, npresent, None)
 }
 
 /// The after-image of a PARTIAL_UPDATE_ROWS row (binlog_row_value_options=PARTIAL_JSON):
@@ -385,42 +320,25 @@ fn partial_image(
     npresent: usize,
 ) -> Result<Row, DecodeErrorKind> {
     let bits = partial_bits(c, map)?;
-    let mut row = Vec::with_capacity(map.columns.len());
-    image_into(
-        c,
-        map,
-        ncols,
-        present,
-        npresent,
-        bits,
-        &ValueRef::into_owned,
-        &mut row,
-    )?;
-    Ok(row)
+    owned_image(c, map, ncols, present, npresent, bits)
 }
 
-/// One row image into `row` (cleared first), each value through `conv`: owned values for
-/// the planner, borrowed ones for [`RowsEvent::visit`].
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn image_into<'a, T>(
-    c: &mut Cursor<'a>,
+fn owned_image(
+    c: &mut Cursor<'_>,
     map: &TableMap,
     ncols: usize,
     present: &[u8],
     npresent: usize,
     partial: Option<&[u8]>,
-    conv: &impl Fn(ValueRef<'a>) -> Result<T, DecodeErrorKind>,
-    row: &mut Vec<Option<T>>,
-) -> Result<(), DecodeErrorKind> {
-    row.clear();
-    row.extend((0..map.columns.len()).map(|_| None));
+) -> Result<Row, DecodeErrorKind> {
+    let mut row: Row = vec![None; map.columns.len()];
     values(c, map, ncols, present, npresent, partial, |i, v| {
         if let Some(slot) = row.get_mut(i) {
-            *slot = Some(conv(v)?);
+            *slot = Some(v.into_owned()?);
         }
         Ok(())
-    })
+    })?;
+    Ok(row)
 }
 
 /// Decodes one row image, handing each value the image carries to `each` with its
