@@ -109,10 +109,20 @@ enum Frame {
 }
 
 /// One line per row change: head, before image, middle, after image, tail.
-fn line_parts(frame: &Frame) -> (&[u8], &[u8], &[u8], &'static [u8]) {
+fn line_parts(frame: &Frame) -> Parts<'_> {
     match frame {
-        Frame::Json(f) => (f.head(), f.middle(), f.tail(), b"null"),
-        Frame::Text { head } => (head, b" after=", b"\n", b"-"),
+        Frame::Json(f) => Parts {
+            head: f.head(),
+            middle: f.middle(),
+            tail: f.tail(),
+            null: b"null",
+        },
+        Frame::Text { head } => Parts {
+            head,
+            middle: b" after=",
+            tail: b"\n",
+            null: b"-",
+        },
     }
 }
 
@@ -235,7 +245,7 @@ const POS_MARK: &[u8] = b"\"pos\":18446744073709551615";
 const END_MARK: &[u8] = b"\"end_log_pos\":18446744073709551615";
 
 impl Frames {
-    fn of(&mut self, ev: &RowsAt, json: bool) -> (&[u8], &[u8], &[u8], &'static [u8]) {
+    fn of(&mut self, ev: &RowsAt, json: bool) -> Parts<'_> {
         if !self.key.as_ref().is_some_and(|k| k.matches(ev)) {
             self.prepare(ev, json);
             self.key = Some(FrameKey::of(ev));
@@ -249,9 +259,19 @@ impl Frames {
         digits::put::<20>(f, |b| digits::u64_at(b, u64::from(ev.header.log_pos)));
         f.extend_from_slice(c);
         if json {
-            (&self.head, &self.middle, &self.filled, b"null")
+            Parts {
+                head: &self.head,
+                middle: &self.middle,
+                tail: &self.filled,
+                null: b"null",
+            }
         } else {
-            (&self.filled, b" after=", b"\n", b"-")
+            Parts {
+                head: &self.filled,
+                middle: b" after=",
+                tail: b"\n",
+                null: b"-",
+            }
         }
     }
 
@@ -380,15 +400,9 @@ fn render(mut batch: Batch, json: bool) -> Done {
     for ev in events.iter() {
         let start = out.len();
         let t = ev.header.event_type;
-        let (head, middle, tail, null) = frames.of(ev, json);
+        let parts = frames.of(ev, json);
         let body = &input[ev.body.clone()];
         let (map, cols) = (&ev.table.map, &ev.table.cols[..]);
-        let parts = Parts {
-            head,
-            middle,
-            tail,
-            null,
-        };
         let streamed = if json {
             RowsEvent::stream(
                 t,
@@ -767,7 +781,12 @@ fn read_files(
                             gtid: &gtid,
                         };
                         let frame = frame(opts.json, rows_ev.op, map, &at);
-                        let (head, middle, tail, null) = line_parts(&frame);
+                        let Parts {
+                            head,
+                            middle,
+                            tail,
+                            null,
+                        } = line_parts(&frame);
                         let out = &mut batch.out;
                         for change in &rows_ev.rows {
                             batch.rows += 1;

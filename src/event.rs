@@ -4,9 +4,10 @@
 //! The shape is [`ChangeEvent`] (serde). `decode` writes millions of them, so it does not
 //! go through serde per row: [`EventFrame`] serializes one `ChangeEvent` per rows event
 //! with placeholder images and keeps the bytes around them, and each row only pastes its
-//! images in between ([`write_image`], values rendered straight into the output buffer
-//! with no allocation per value). The audit and dead letters use the same value renderer,
-//! so every writer agrees on every value by construction.
+//! images in between ([`write_entry`] per value as `RowsEvent::stream` decodes it,
+//! rendered straight into the output buffer with no allocation per value). The audit and
+//! dead letters use the same value renderer, so every writer agrees on every value by
+//! construction.
 //!
 //! Values, by column type (see README, "JSON documents"):
 //! - NULL → `null`; integers → numbers with the column's signedness (signed when
@@ -826,40 +827,6 @@ pub fn write_mysql_value(out: &mut Vec<u8>, v: &mysql::Value, col: &Column) {
     }
 }
 
-/// One row image as a JSON column map (`{"a":1,…}`) or as text (`(a=1, …)`); columns the
-/// image does not carry are left out.
-#[inline]
-pub fn write_image(
-    out: &mut Vec<u8>,
-    row: &[Option<ValueRef<'_>>],
-    cols: &[Column],
-    json: bool,
-) -> Result<(), DecodeErrorKind> {
-    // The format chosen once per image, not per value.
-    if json {
-        image::<true>(out, row, cols)
-    } else {
-        image::<false>(out, row, cols)
-    }
-}
-
-#[inline(always)]
-fn image<const JSON: bool>(
-    out: &mut Vec<u8>,
-    row: &[Option<ValueRef<'_>>],
-    cols: &[Column],
-) -> Result<(), DecodeErrorKind> {
-    out.push(if JSON { b'{' } else { b'(' });
-    let mut first = true;
-    for (v, c) in row.iter().zip(cols) {
-        let Some(v) = v else { continue };
-        write_entry::<JSON>(out, v, c, first)?;
-        first = false;
-    }
-    out.push(if JSON { b'}' } else { b')' });
-    Ok(())
-}
-
 /// One value of an image with its key before it (`"name":` or `, name=`); the image's
 /// `first` value goes without the separator. For renderers that write each value as it
 /// is decoded (`RowsEvent::stream`).
@@ -879,7 +846,8 @@ pub fn write_entry<const JSON: bool>(
     write_value_ref(out, v, col)
 }
 
-/// [`write_image`] for owned values (events inside a TRANSACTION_PAYLOAD, dead letters).
+/// One image of owned values (events inside a TRANSACTION_PAYLOAD, dead letters), as
+/// `decode` writes a borrowed one value by value with [`write_entry`].
 pub fn write_owned_image(out: &mut Vec<u8>, row: &[Option<Value>], cols: &[Column], json: bool) {
     out.push(if json { b'{' } else { b'(' });
     let mut skip = if json { 1 } else { 2 };
@@ -992,6 +960,28 @@ impl EventFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One borrowed image as `decode` writes it, value by value.
+    fn write_image(
+        out: &mut Vec<u8>,
+        row: &[Option<ValueRef<'_>>],
+        cols: &[Column],
+        json: bool,
+    ) -> Result<(), DecodeErrorKind> {
+        out.push(if json { b'{' } else { b'(' });
+        let mut first = true;
+        for (v, c) in row.iter().zip(cols) {
+            let Some(v) = v else { continue };
+            if json {
+                write_entry::<true>(out, v, c, first)?;
+            } else {
+                write_entry::<false>(out, v, c, first)?;
+            }
+            first = false;
+        }
+        out.push(if json { b'}' } else { b')' });
+        Ok(())
+    }
 
     fn col(name: &str, charset: Option<&str>, data_type: &str, unsigned: bool) -> Column {
         Column::new(&ColumnInfo {
