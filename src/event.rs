@@ -1041,6 +1041,15 @@ mod tests {
         }
     }
 
+    /// `b` as a utf8 column renders as [`reference_utf8`] says, after text already in
+    /// the buffer (as in a row).
+    fn assert_renders_as_serde_json(b: &[u8]) {
+        let mut out = b"x".to_vec();
+        write_bytes(&mut out, b, Text::Utf8);
+        let want = format!("x{}", reference_utf8(b));
+        assert_eq!(String::from_utf8_lossy(&out), want, "{b:?}");
+    }
+
     #[test]
     fn block_scanning_matches_serde_json_at_every_length_and_offset() {
         let specials: [&[u8]; 10] = [
@@ -1068,11 +1077,7 @@ mod tests {
                         if let Some(j) = second.filter(|&j| j < b.len()) {
                             b[j] = b'"';
                         }
-                        // After text already in the buffer, as in a row.
-                        let mut out = b"x".to_vec();
-                        write_bytes(&mut out, &b, Text::Utf8);
-                        let want = format!("x{}", reference_utf8(&b));
-                        assert_eq!(String::from_utf8_lossy(&out), want, "{b:?}");
+                        assert_renders_as_serde_json(&b);
                     }
                 }
             }
@@ -1098,10 +1103,7 @@ mod tests {
                     } else {
                         b.clone()
                     };
-                    let mut out = b"x".to_vec();
-                    write_bytes(&mut out, &b, Text::Utf8);
-                    let want = format!("x{}", reference_utf8(&b));
-                    assert_eq!(String::from_utf8_lossy(&out), want, "{b:?}");
+                    assert_renders_as_serde_json(&b);
                 }
             }
         }

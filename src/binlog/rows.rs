@@ -165,20 +165,28 @@ impl RowsEvent {
                 RowOp::Insert => RowChange {
                     op,
                     before: None,
-                    after: Some(image(&mut c, map, ncols, l.present_after, l.n_after)?),
+                    after: Some(image(&mut c, map, ncols, l.present_after, l.n_after, None)?),
                 },
                 RowOp::Delete => RowChange {
                     op,
-                    before: Some(image(&mut c, map, ncols, l.present_before, l.n_before)?),
+                    before: Some(image(
+                        &mut c,
+                        map,
+                        ncols,
+                        l.present_before,
+                        l.n_before,
+                        None,
+                    )?),
                     after: None,
                 },
                 RowOp::Update => {
-                    let before = image(&mut c, map, ncols, l.present_before, l.n_before)?;
-                    let after = if event_type == EventType::PARTIAL_UPDATE_ROWS {
-                        partial_image(&mut c, map, ncols, l.present_after, l.n_after)?
+                    let before = image(&mut c, map, ncols, l.present_before, l.n_before, None)?;
+                    let bits = if event_type == EventType::PARTIAL_UPDATE_ROWS {
+                        partial_bits(&mut c, map)?
                     } else {
-                        image(&mut c, map, ncols, l.present_after, l.n_after)?
+                        None
                     };
+                    let after = image(&mut c, map, ncols, l.present_after, l.n_after, bits)?;
                     RowChange {
                         op,
                         before: Some(before),
@@ -281,17 +289,6 @@ fn bit(bits: &[u8], i: usize) -> bool {
     bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
 }
 
-/// One row image as owned values (what the planner keeps): an entry per table column.
-fn image(
-    c: &mut Cursor<'_>,
-    map: &TableMap,
-    ncols: usize,
-    present: &[u8],
-    npresent: usize,
-) -> Result<Row, DecodeErrorKind> {
-    owned_image(c, map, ncols, present, npresent, None)
-}
-
 /// The after-image of a PARTIAL_UPDATE_ROWS row (binlog_row_value_options=PARTIAL_JSON):
 /// value options, then (if partial JSON is on) one bit per JSON column of the table
 /// saying whether that column holds a list of diffs instead of a whole document.
@@ -312,18 +309,8 @@ fn partial_bits<'a>(
     Ok(Some(c.take(json_cols.div_ceil(8))?))
 }
 
-fn partial_image(
-    c: &mut Cursor<'_>,
-    map: &TableMap,
-    ncols: usize,
-    present: &[u8],
-    npresent: usize,
-) -> Result<Row, DecodeErrorKind> {
-    let bits = partial_bits(c, map)?;
-    owned_image(c, map, ncols, present, npresent, bits)
-}
-
-fn owned_image(
+/// One row image as owned values (what the planner keeps): an entry per table column.
+fn image(
     c: &mut Cursor<'_>,
     map: &TableMap,
     ncols: usize,
